@@ -192,13 +192,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other edgebench error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="edgebench",
         description="Measure local LLM inference through ONNX Runtime and price it against "
                     "cloud APIs.")
     parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="benchmark models (a sweep is the cross product of lists)",
                          description="Benchmark models. Every option taking a list accepts "
@@ -239,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     models = sub.add_parser("models", help="list and build models")
-    msub = models.add_subparsers(dest="models_command", required=True)
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     mlist = msub.add_parser("list", help="recipes, variants, built or not, sizes")
     mlist.set_defaults(func=cmd_models_list)
     mbuild = msub.add_parser("build", help="convert a recipe into ONNX Runtime GenAI folders")

@@ -54,11 +54,11 @@ def cpu_model(proc_root: Path = Path("/proc")) -> str:
 
 
 def accelerators() -> str:
-    """GPUs NVML can see; empty when none (NVML absent is the common case)."""
+    """GPUs NVML can see, ';'-joined; "none" when there are none (the common case)."""
     try:
         import pynvml  # type: ignore[import-not-found]
     except ImportError:
-        return ""
+        return "none"
     try:
         pynvml.nvmlInit()
         try:
@@ -67,8 +67,8 @@ def accelerators() -> str:
         finally:
             pynvml.nvmlShutdown()
     except Exception:  # NVMLError_LibraryNotFound and friends: no NVIDIA driver
-        return ""
-    return ";".join(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+        return "none"
+    return ";".join(n.decode() if isinstance(n, bytes) else str(n) for n in names) or "none"
 
 
 def fingerprint(available_eps: list[str]) -> Fingerprint:

@@ -93,9 +93,13 @@ class Timing:
 
 
 def generate_timed(backend: Backend, prompt_ids: Sequence[int], n_gen: int,
-                   ignore_eos: bool = True) -> Timing:
-    """The timed region: prefill plus n_gen greedy tokens, nothing else inside."""
-    backend.begin(len(prompt_ids) + n_gen, ignore_eos=ignore_eos)
+                   stop_ids: frozenset[int] | None = None) -> Timing:
+    """The timed region: prefill plus n_gen greedy tokens, nothing else inside.
+
+    Benchmarks ignore EOS (stop_ids None, the backend masks it) like llama-bench; with
+    stop_ids, generation ends after the first stop token, which is counted.
+    """
+    backend.begin(len(prompt_ids) + n_gen, ignore_eos=stop_ids is None)
     clock = time.perf_counter
     t0 = clock()
     backend.prefill(prompt_ids)
@@ -104,6 +108,8 @@ def generate_timed(backend: Backend, prompt_ids: Sequence[int], n_gen: int,
     for _ in range(n_gen):
         tokens.append(backend.next_token())
         times.append(clock())
+        if stop_ids and tokens[-1] in stop_ids:
+            break
     return Timing(t_prefill - t0, tuple(t - t0 for t in times), tuple(tokens))
 
 

@@ -1,0 +1,45 @@
+"""Shared fixtures. The real default model is built once per session into the user cache
+(or EDGEBENCH_CACHE_DIR), so the first run pays ~1 minute and later runs nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import modelzoo, paths, recipes
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+VARIANTS = ("int4", "int8", "fp32")
+
+
+@pytest.fixture(scope="session")
+def default_recipe() -> recipes.Recipe:
+    return recipes.get_recipe(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def built_models(default_recipe) -> dict[str, Path]:
+    """Every variant of the default model, built from the real GGUF weights."""
+    folders = modelzoo.build(default_recipe, list(VARIANTS), lambda msg: print(msg, file=sys.stderr))
+    return dict(zip(VARIANTS, folders))
+
+
+@pytest.fixture()
+def int4_copy(built_models, tmp_path) -> Path:
+    """A private copy of the int4 folder that a test may damage."""
+    dst = tmp_path / "int4"
+    shutil.copytree(built_models["int4"], dst)
+    return dst
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it: a separate process, output captured."""
+    env = dict(os.environ)
+    env.setdefault("EDGEBENCH_CACHE_DIR", str(paths.cache_dir()))
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env=env)
