@@ -258,6 +258,7 @@ class Runner:
             test=shape.name,
             config_id=config_id(target, shape),
             rep=rep,
+            source="edgebench run",
             started_utc=started,
             finished_utc=finished,
             edgebench_version=__version__,

@@ -30,6 +30,7 @@ class ResultRow:
     test: str  # pp512, tg128, pp512+tg128, chat
     config_id: str  # same for every repetition of one configuration within a run
     rep: int  # 1-based repetition number (warmups are never written)
+    source: str  # how the row was made: "edgebench run" or "llama-bench import"
     started_utc: str  # RFC 3339 UTC
     finished_utc: str
     edgebench_version: str
@@ -37,12 +38,12 @@ class ResultRow:
     model_id: str
     variant: str
     precision: str
-    model_sha256: str  # of model.onnx (the graph file) as built
+    model_sha256: str | None  # of model.onnx (the graph file) as built; GGUF for imports
     model_source_sha256: str | None  # of the source weights (GGUF) the model was built from
-    model_size_bytes: int  # all files of the model folder
+    model_size_bytes: int | None  # all files of the model folder
     backend: str
     backend_version: str
-    onnxruntime_version: str
+    onnxruntime_version: str | None
     onnxruntime_genai_version: str | None
     ep: str
     ep_options: str  # JSON
@@ -52,30 +53,30 @@ class ResultRow:
     n_gen_requested: int
     n_generated: int
     # timings (seconds) and rates (tokens/s)
-    load_s: float
+    load_s: float | None
     tokenize_s: float | None
-    prefill_s: float
-    prefill_tok_s: float
-    ttft_s: float
+    prefill_s: float | None
+    prefill_tok_s: float | None
+    ttft_s: float | None
     decode_s: float | None
     decode_tok_s: float | None
     itl_p50_s: float | None
     itl_p90_s: float | None
     itl_p99_s: float | None
     itl_samples_s: str | None  # space-separated per-token latencies, 2nd token on
-    peak_rss_bytes: int
+    peak_rss_bytes: int | None
     # hardware fingerprint
     host_fingerprint: str
     cpu_model: str
     cpu_arch: str
     cpu_cores_physical: int | None
     cpu_cores_logical: int
-    ram_bytes: int
+    ram_bytes: int | None
     os_name: str
-    os_release: str
-    python_version: str
+    os_release: str | None
+    python_version: str | None
     accelerators: str
-    available_eps: str
+    available_eps: str | None
     on_battery: bool | None
     # energy (see the Energy section of the README)
     energy_method: str  # rapl, nvml+rapl, battery, estimate:tdp, none

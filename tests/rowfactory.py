@@ -8,7 +8,7 @@ from bench.schema import SCHEMA_VERSION, ResultRow
 
 _BASE = dict(
     schema_version=SCHEMA_VERSION, run_id="0" * 32, test="tg128",
-    config_id="smollm2-135m-instruct/int4/ort/cpu/t2/tg128", rep=1,
+    config_id="smollm2-135m-instruct/int4/ort/cpu/t2/tg128", rep=1, source="edgebench run",
     started_utc="2026-11-22T05:00:00.000Z", finished_utc="2026-11-22T05:00:01.000Z",
     edgebench_version="0.1.0", git_commit=None, model_id="smollm2-135m-instruct",
     variant="int4", precision="int4-b32-acc4", model_sha256="a" * 64,
