@@ -51,6 +51,26 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _energy_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--energy", default="auto", metavar="METHOD",
+                        help="auto (best measured source, else the labelled TDP estimate), none, "
+                             "rapl, nvml, nvml+rapl, apple, battery, external, estimate")
+    parser.add_argument("--power-log", metavar="FILE",
+                        help="CSV written live by an external power meter (timestamp + W or Wh)")
+    parser.add_argument("--clock-offset", type=float, default=0.0, metavar="S",
+                        help="seconds to add to the power log's timestamps to match this clock")
+    parser.add_argument("--device-profile", metavar="ID",
+                        help="hardware profile (estimate figures, cost verdict); default: exact "
+                             "match of this CPU")
+
+
 def _pg(text: str) -> tuple[int, int]:
     parts = text.split(",")
     if len(parts) != 2:
@@ -139,6 +159,78 @@ def _shapes(args: argparse.Namespace) -> list:
     return shapes
 
 
+def _device_profile(fp, profile_id: str | None):
+    """The hardware profile for this machine: --device-profile, else an exact fingerprint match."""
+    from bench.profiles import load_profiles, match_device
+
+    profiles = load_profiles()
+    if profile_id:
+        if profile_id not in profiles.devices:
+            raise EdgebenchError(f"unknown device profile {profile_id!r}; see 'edgebench "
+                                 "profiles list'")
+        return profiles.devices[profile_id]
+    return match_device(fp.cpu_model, "", profiles, cpu_cores_logical=fp.cpu_cores_logical)
+
+
+def _open_energy(args: argparse.Namespace, fp, console):
+    """Opens the best energy source (or the one asked for) and measures the idle baseline.
+
+    An estimate is used only when nothing measures and a profile gives its figures; it is
+    announced loudly, and every row carries its method.
+    """
+    from bench.energy import measure_idle_power_w
+    from bench.meters import EstimateParams, open_meter, replacement_hint
+    from bench.runner import EnergySetup
+
+    if args.energy == "none":
+        return None
+    device = _device_profile(fp, args.device_profile)
+    params = None
+    if device is not None and device.tdp_w is not None and device.idle_power_w is not None:
+        params = EstimateParams(device.idle_power_w, device.tdp_w, device.id)
+    try:
+        meter = open_meter(None if args.energy == "auto" else args.energy,
+                           estimate_params=params, power_log=args.power_log,
+                           clock_offset_s=args.clock_offset)
+    except EdgebenchError as exc:
+        if args.energy != "auto":
+            raise
+        console.print(f"[bold yellow]energy NOT measured:[/] {exc}")
+        return None
+    meter.start()
+    idle_w = None
+    if args.idle_s > 0:
+        console.print(f"measuring idle power for {args.idle_s:g} s ({meter.method})…")
+        idle_w = measure_idle_power_w(meter, args.idle_s)
+    if getattr(meter, "is_estimate", False):
+        console.print(
+            f"[bold yellow]ENERGY IS AN ESTIMATE[/] ({meter.method}, profile {params.profile_id}: "
+            f"{params.idle_power_w:g} W idle + ({params.tdp_w:g} W TDP - idle) x this process's "
+            f"CPU utilisation). No meter measures energy here; {replacement_hint()}.")
+    else:
+        console.print(f"energy: {meter.method} ({meter.scope})"
+                      + (f", idle baseline {idle_w:.2f} W" if idle_w is not None else ""))
+    return EnergySetup(meter, idle_w)
+
+
+def cmd_meters(args: argparse.Namespace) -> int:
+    from bench import hardware
+    from bench.meters import EstimateParams, detect_meters, replacement_hint
+
+    fp = hardware.fingerprint([])
+    device = _device_profile(fp, args.device_profile)
+    params = None
+    if device is not None and device.tdp_w is not None and device.idle_power_w is not None:
+        params = EstimateParams(device.idle_power_w, device.tdp_w, device.id)
+    print("| source | works | scope | resolution s | detail |")
+    print("|---|---|---|---:|---|")
+    for p in detect_meters(estimate_params=params, power_log=args.power_log):
+        res = f"{p.resolution_s:g}" if p.resolution_s is not None else "-"
+        print(f"| {p.method} | {'yes' if p.available else 'no'} | {p.scope} | {res} | {p.detail} |")
+    print(f"\nto measure instead of estimating: {replacement_hint()}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import psutil
 
@@ -168,27 +260,77 @@ def cmd_run(args: argparse.Namespace) -> int:
     if folders and (paths.recipes_dir() / f"{folders[0].model_id}.toml").exists():
         recipe = recipes.get_recipe(folders[0].model_id)
         chat_system, chat_prompt = recipe.chat_system, recipe.chat_prompt
+    if args.sustained:
+        args.reps, args.cooldown = args.sustained, 0.0
     plan = RunPlan(targets=targets, shapes=tuple(shapes), reps=args.reps, warmup=args.warmup,
                    cooldown_s=args.cooldown, interleave=args.interleave,
                    chat_system=chat_system, chat_prompt=chat_prompt)
     output = Path(args.output) if args.output else Path(
         f"edgebench-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}.csv")
     fp = hardware.fingerprint(available_eps())
-    writer = ResultWriter(output)
+    ResultWriter.check(output)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from bench.thermals import read_thermals
+
     console = Console(stderr=True)
-    with writer, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("starting", total=plan.total_runs)
-        runner = Runner(plan, fp, writer, git_commit=_git_commit(),
-                        on_battery=hardware.on_battery(),
-                        progress=lambda msg: bar.update(task, description=msg),
-                        advance=lambda: bar.advance(task))
-        rows = runner.run()
+    energy = _open_energy(args, fp, console)
+    try:
+        with ResultWriter(output) as writer, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("starting", total=plan.total_runs)
+            runner = Runner(plan, fp, writer, git_commit=_git_commit(),
+                            on_battery=hardware.on_battery(),
+                            progress=lambda msg: bar.update(task, description=msg),
+                            advance=lambda: bar.advance(task), energy=energy,
+                            thermals=read_thermals)
+            rows = runner.run()
+    finally:
+        if energy is not None:
+            energy.meter.stop()
     print(summary.render(rows, args.format))
+    if args.sustained and args.format == "md":
+        print("\n" + summary.sustained(rows))
+    if args.format == "md" and args.verdict:
+        print("\n" + _verdict(rows, args))
     console.print(f"{len(rows)} rows written to {output}")
+    return 0
+
+
+def _verdict(rows, args: argparse.Namespace) -> str:
+    from bench.compare import compare_report
+
+    try:
+        return compare_report(rows, device_profile_id=args.device_profile, default_offers=True)
+    except EdgebenchError as exc:
+        return f"no cost verdict: {exc}"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare_report
+    from bench.schema import read_rows
+
+    rows = [row for path in args.results for row in read_rows(Path(path))]
+    print(compare_report(rows, device_profile_id=args.device_profile, region=args.region,
+                         usage_tok_per_day=args.usage, mix=args.mix,
+                         offer_ids=args.offers), end="")
+    return 0
+
+
+def cmd_profiles_list(args: argparse.Namespace) -> int:
+    from bench.compare import format_profiles_list
+    from bench.profiles import load_profiles
+
+    print(format_profiles_list(load_profiles()), end="")
+    return 0
+
+
+def cmd_profiles_import_litellm(args: argparse.Namespace) -> int:
+    from bench.profiles import import_litellm
+
+    out = args.output or paths.profiles_dir() / "cloud" / "litellm_import.toml"
+    print(import_litellm(Path(args.file), Path(out)).format())
     return 0
 
 
@@ -243,7 +385,49 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(default edgebench-<UTC time>.csv)")
     run.add_argument("--format", choices=("md", "csv", "json"), default="md",
                      help="what to print on stdout at the end (default md summary)")
+    run.add_argument("--sustained", type=_positive_int, metavar="N",
+                     help="N back-to-back repetitions, no cooldown; reports the drop from first "
+                          "to last (thermal throttling)")
+    _energy_options(run)
+    run.add_argument("--idle-s", type=_non_negative_float, default=3.0, metavar="S",
+                     help="seconds of idle baseline before the first test (default 3; 0 skips, "
+                          "and net energy is then left empty)")
+    run.add_argument("--verdict", action=argparse.BooleanOptionalAction, default=True,
+                     help="end with the cost verdict against the default cloud offers")
     run.set_defaults(func=cmd_run)
+
+    meters = sub.add_parser("meters", help="energy sources: which work here, scope, resolution, "
+                                           "and why the others do not")
+    meters.add_argument("--device-profile", metavar="ID",
+                        help="hardware profile for the estimate (default: exact match)")
+    meters.add_argument("--power-log", metavar="FILE", help="an external meter's CSV log")
+    meters.set_defaults(func=cmd_meters)
+
+    compare = sub.add_parser("compare", help="local $/Mtok, CO2 and break-even against cloud "
+                                             "offers, from results CSVs")
+    compare.add_argument("results", nargs="+", metavar="RESULTS.csv")
+    compare.add_argument("--device-profile", metavar="ID",
+                         help="price on this profile instead of the exact fingerprint match")
+    compare.add_argument("--region", default="us-average",
+                         help="electricity tariff and grid carbon (default us-average)")
+    compare.add_argument("--usage", type=_positive_float, default=1_000_000.0, metavar="TOK",
+                         help="tokens per day for the dedicated-device cost (default 1000000)")
+    compare.add_argument("--mix", default="3:1",
+                         help="input:output mix, a name (3:1, chat, short, long) or I:O")
+    compare.add_argument("--offers", type=_list_of(str, "offer"),
+                         help="only these cloud offer ids (default: all fair offers + frontier)")
+    compare.set_defaults(func=cmd_compare)
+
+    profiles = sub.add_parser("profiles", help="hardware, cloud and grid profiles")
+    psub = profiles.add_subparsers(dest="profiles_command", required=True, parser_class=_Parser)
+    plist = psub.add_parser("list", help="device, offer, region and mix ids")
+    plist.set_defaults(func=cmd_profiles_list)
+    plite = psub.add_parser("import-litellm", help="refresh API prices from LiteLLM's "
+                                                   "model_prices_and_context_window.json")
+    plite.add_argument("file", metavar="FILE")
+    plite.add_argument("--output", "-o", help="TOML to write (default "
+                                              "hardware_profiles/cloud/litellm_import.toml)")
+    plite.set_defaults(func=cmd_profiles_import_litellm)
 
     models = sub.add_parser("models", help="list and build models")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)

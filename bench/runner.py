@@ -7,6 +7,7 @@ token (MLPerf Client); inter-token latencies are the gaps between consecutive to
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
@@ -14,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from bench import __version__, stats
 from bench.backends.base import Backend
@@ -82,6 +83,7 @@ class Timing:
     prefill_s: float
     token_times_s: tuple[float, ...]  # time at which each generated token was available
     tokens: tuple[int, ...]
+    edges: tuple[Any, ...] = ()  # energy readings: before prefill, after 1st token, after last
 
     @property
     def ttft_s(self) -> float:
@@ -93,24 +95,35 @@ class Timing:
 
 
 def generate_timed(backend: Backend, prompt_ids: Sequence[int], n_gen: int,
-                   stop_ids: frozenset[int] | None = None) -> Timing:
+                   stop_ids: frozenset[int] | None = None,
+                   edge: Callable[[], Any] | None = None) -> Timing:
     """The timed region: prefill plus n_gen greedy tokens, nothing else inside.
 
     Benchmarks ignore EOS (stop_ids None, the backend masks it) like llama-bench; with
-    stop_ids, generation ends after the first stop token, which is counted.
+    stop_ids, generation ends after the first stop token, which is counted. `edge` (an energy
+    meter's read) is called before the prefill, after the first token and after the last; the
+    time it takes after the first token is taken out of the token timestamps.
     """
     backend.begin(len(prompt_ids) + n_gen, ignore_eos=stop_ids is None)
     clock = time.perf_counter
+    edges = [edge()] if edge else []
     t0 = clock()
     backend.prefill(prompt_ids)
     t_prefill = clock()
     times, tokens = [], []
-    for _ in range(n_gen):
+    paused = 0.0
+    for i in range(n_gen):
         tokens.append(backend.next_token())
-        times.append(clock())
+        times.append(clock() - paused)
+        if i == 0 and edge:
+            p0 = clock()
+            edges.append(edge())
+            paused += clock() - p0
         if stop_ids and tokens[-1] in stop_ids:
             break
-    return Timing(t_prefill - t0, tuple(t - t0 for t in times), tuple(tokens))
+    if edge:
+        edges.append(edge())
+    return Timing(t_prefill - t0, tuple(t - t0 for t in times), tuple(tokens), tuple(edges))
 
 
 def make_backend(name: str) -> Backend:
@@ -172,6 +185,60 @@ def config_id(target: Target, shape: Shape) -> str:
                      f"t{target.threads}", shape.name])
 
 
+@dataclass(frozen=True)
+class EnergySetup:
+    """The meter for this run and the idle baseline measured before the first test."""
+
+    meter: Any  # bench.meters.Meter, started
+    idle_power_w: float | None
+
+
+@dataclass(frozen=True)
+class EnergyFields:
+    """The energy columns of one row (all None when nothing was metered)."""
+
+    energy_method: str = "none"
+    energy_scope: str | None = None
+    sampling_interval_s: float | None = None
+    idle_power_w: float | None = None
+    prefill_energy_j: float | None = None
+    prefill_energy_net_j: float | None = None
+    decode_energy_j: float | None = None
+    decode_energy_net_j: float | None = None
+    prefill_j_per_tok: float | None = None
+    decode_j_per_tok: float | None = None
+    prefill_avg_power_w: float | None = None
+    decode_avg_power_w: float | None = None
+    energy_warning: str | None = None
+
+
+def energy_fields(setup: EnergySetup | None, timing: Timing, n_prompt: int) -> EnergyFields:
+    """Prefill window = TTFT (prefill + first selection), per prompt token; decode window =
+    first to last token, per 2nd+ token, matching decode_tok_s."""
+    if setup is None or len(timing.edges) != 3:
+        return EnergyFields()
+    from bench.energy import window_energy
+
+    m = setup.meter
+    r0, r1, r2 = timing.edges
+    pre = window_energy(r0, r1, setup.idle_power_w, m.update_period_s, label="prefill",
+                        method=m.method)
+    n_decode = len(timing.tokens) - 1
+    dec = window_energy(r1, r2, setup.idle_power_w, m.update_period_s, label="decode",
+                        method=m.method) if n_decode > 0 else None
+    warnings = [w for w in (pre.warning, dec.warning if dec else None) if w]
+    return EnergyFields(
+        energy_method=m.method, energy_scope=m.scope, sampling_interval_s=m.sampling_interval_s,
+        idle_power_w=setup.idle_power_w,
+        prefill_energy_j=pre.gross_j, prefill_energy_net_j=pre.net_j,
+        decode_energy_j=dec.gross_j if dec else None,
+        decode_energy_net_j=dec.net_j if dec else None,
+        prefill_j_per_tok=pre.gross_j / n_prompt,
+        decode_j_per_tok=dec.gross_j / n_decode if dec else None,
+        prefill_avg_power_w=pre.avg_power_w, decode_avg_power_w=dec.avg_power_w if dec else None,
+        energy_warning="; ".join(warnings) or None)
+
+
 @dataclass
 class _Loaded:
     backend: Backend
@@ -186,8 +253,12 @@ class Runner:
     def __init__(self, plan: RunPlan, fingerprint: Fingerprint, writer: ResultWriter | None,
                  *, git_commit: str | None = None, on_battery: bool | None = None,
                  progress: Callable[[str], None] | None = None,
-                 advance: Callable[[], None] | None = None) -> None:
+                 advance: Callable[[], None] | None = None,
+                 energy: EnergySetup | None = None,
+                 thermals: Callable[[], Any] | None = None) -> None:
         self.plan = plan
+        self.energy = energy
+        self._thermals = thermals
         self.fp = fingerprint
         self.writer = writer
         self.git_commit = git_commit
@@ -228,17 +299,27 @@ class Runner:
     # -- the protocol --------------------------------------------------------------------
     def _measure(self, target: Target, loaded: _Loaded, shape: Shape, rep: int) -> ResultRow | None:
         prompt_ids, tokenize_s = self._prompt(target, loaded, shape)
+        before = self._thermals() if self._thermals else None
+        edge = self.energy.meter.read if self.energy else None
         started = _utc_now()
-        timing = generate_timed(loaded.backend, prompt_ids, shape.n_gen)
+        timing = generate_timed(loaded.backend, prompt_ids, shape.n_gen, edge=edge)
         finished = _utc_now()
+        after = self._thermals() if self._thermals else None
         peak = self._peak.read_bytes()
         self._advance()
         if self.plan.cooldown_s:
             time.sleep(self.plan.cooldown_s)
         if rep <= 0:  # warmup: measured, never written
             return None
-        return self._row(target, loaded, shape, rep, prompt_ids, tokenize_s, timing,
-                         started, finished, peak)
+        row = self._row(target, loaded, shape, rep, prompt_ids, tokenize_s, timing,
+                        started, finished, peak)
+        energy = energy_fields(self.energy, timing, len(prompt_ids))
+        return dataclasses.replace(
+            row, **dataclasses.asdict(energy),
+            cpu_freq_mhz_before=before.cpu_freq_mhz if before else None,
+            cpu_freq_mhz_after=after.cpu_freq_mhz if after else None,
+            cpu_temp_c_before=before.cpu_temp_c if before else None,
+            cpu_temp_c_after=after.cpu_temp_c if after else None)
 
     def _row(self, target: Target, loaded: _Loaded, shape: Shape, rep: int,
              prompt_ids: list[int], tokenize_s: float | None, timing: Timing,

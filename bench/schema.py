@@ -162,21 +162,25 @@ class ResultWriter:
     results files are immutable records.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    @staticmethod
+    def check(path: Path) -> bool:
+        """Fails now, before anything is measured, if `path` cannot take our rows; True if new."""
         if not path.parent.is_dir():
             raise EdgebenchError(
                 f"cannot write results to {path}: directory {path.parent} does not exist "
                 "(create it or pass another --output)"
             )
         new = not path.exists() or path.stat().st_size == 0
-        if not new:
-            header = _read_header(path)
-            if header != list(COLUMNS):
-                raise EdgebenchError(
-                    f"{path} is not an edgebench schema v{SCHEMA_VERSION} results file "
-                    "(its header differs); choose a new --output file, nothing was written"
-                )
+        if not new and _read_header(path) != list(COLUMNS):
+            raise EdgebenchError(
+                f"{path} is not an edgebench schema v{SCHEMA_VERSION} results file "
+                "(its header differs); choose a new --output file, nothing was written"
+            )
+        return new
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        new = self.check(path)
         try:
             self._file = open(path, "a", newline="", encoding="utf-8")
         except OSError as exc:

@@ -75,3 +75,23 @@ def render(rows: Sequence[ResultRow], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([row_to_dict(r) for r in rows], indent=1)
     return markdown(rows)
+
+
+def sustained(rows: Sequence[ResultRow]) -> str:
+    """First-to-last change of each configuration over back-to-back repetitions: phones lose
+    ~40% within minutes, and a result must show whether it was throttled."""
+    from bench.thermals import throttle_drop
+
+    lines = ["sustained load: change from the first to the last repetition"]
+    for rs in group(rows):
+        rs = sorted(rs, key=lambda r: r.rep)
+        metric = "decode_tok_s" if rs[0].decode_tok_s is not None else "prefill_tok_s"
+        values = [getattr(r, metric) for r in rs if getattr(r, metric) is not None]
+        drop = throttle_drop(values)
+        temps = [r.cpu_temp_c_after for r in rs if r.cpu_temp_c_after is not None]
+        temp = f", CPU {temps[0]:.0f} -> {temps[-1]:.0f} C" if temps else ""
+        if drop is None:
+            continue
+        lines.append(f"- {rs[0].config_id}: {metric} {values[0]:.1f} -> {values[-1]:.1f} "
+                     f"({-drop:+.0%} over {len(values)} reps{temp})")
+    return "\n".join(lines)

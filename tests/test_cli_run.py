@@ -19,7 +19,7 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.slow
 
 SMALL = ["--variant", "int4", "-p", "64", "-n", "16", "--chat-tokens", "16", "--reps", "2",
-         "--threads", "2"]
+         "--threads", "2", "--idle-s", "0.3"]
 
 
 def _single_error_line(done: subprocess.CompletedProcess) -> str:
@@ -57,7 +57,11 @@ def test_run_end_to_end_both_backends_fill_every_column(built_models, tmp_path):
         assert start <= end
         assert r.cpu_model and r.cpu_cores_logical >= 1 and r.ram_bytes > 2**30
         assert "cpu" in r.available_eps.split(";")
-        assert r.energy_method == "none" and r.decode_j_per_tok is None
+        # this VM has no meter: its profile's labelled estimate (never a silent fallback)
+        assert r.energy_method == "estimate:tdp" and r.energy_scope == "cpu_package"
+        assert r.idle_power_w > 0 and r.prefill_energy_j > 0 and r.prefill_j_per_tok > 0
+        if r.n_generated > 1:
+            assert r.decode_j_per_tok == pytest.approx(r.decode_energy_j / (r.n_generated - 1))
         if r.n_generated > 1:
             samples = [float(x) for x in r.itl_samples_s.split()]
             assert len(samples) == r.n_generated - 1
@@ -69,7 +73,31 @@ def test_run_end_to_end_both_backends_fill_every_column(built_models, tmp_path):
     assert rows[0].n_prompt == 64 and [r for r in rows if r.test == "chat"][0].tokenize_s > 0
     # the summary table: one line per configuration
     table = [line for line in done.stdout.splitlines() if line.startswith("| smollm2")]
-    assert len(table) == 6
+    assert len(table) == 6 and all("(estimate:tdp)" in line for line in table)
+    assert "ENERGY IS AN ESTIMATE" in done.stderr and "--power-log" in done.stderr
+    assert "Assumptions and sources" in done.stdout  # the run ends with the cost verdict
+    compared = run_cli("compare", str(out), "--region", "eu-average", "--mix", "chat")
+    assert compared.returncode == 0, compared.stderr
+    assert "ESTIMATE" in compared.stdout and "break-even" in compared.stdout
+
+
+def test_energy_none_and_sustained(built_models, tmp_path):
+    out = tmp_path / "r.csv"
+    done = run_cli("run", "--backend", "ort", "--no-chat", "-p", "8", "-n", "8", "--threads", "2",
+                   "--energy", "none", "--sustained", "3", "--no-verdict", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = read_rows(out)
+    assert len(rows) == 2 * 3 and {r.energy_method for r in rows} == {"none"}
+    assert all(r.decode_j_per_tok is None for r in rows)
+    assert "sustained load" in done.stdout and "over 3 reps" in done.stdout
+
+
+def test_meters_lists_every_source_with_a_reason():
+    done = run_cli("meters")
+    assert done.returncode == 0, done.stderr
+    for source in ("rapl", "nvml", "apple", "battery", "external", "estimate:tdp"):
+        assert f"| {source} |" in done.stdout
+    assert "ESTIMATE, not a measurement" in done.stdout
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
@@ -104,10 +132,14 @@ def test_model_path_runs_a_copied_folder(int4_copy, tmp_path):
     (["--threads", "two"], "'two' is not a whole number"),
     (["-p", "9000"], "needs 9001 tokens but smollm2-135m-instruct has a context of 8192"),
     (["-o", "/nonexistent-dir/r.csv"], "directory /nonexistent-dir does not exist"),
+    (["--energy", "joulemeter"], "unknown energy method 'joulemeter'"),
+    (["--energy", "rapl"], "RAPL"),
+    (["--device-profile", "nope"], "unknown device profile 'nope'"),
 ])
-def test_bad_input_is_one_clear_line(built_models, args, message):
-    line = _single_error_line(run_cli("run", *args))
+def test_bad_input_is_one_clear_line(built_models, tmp_path, args, message):
+    line = _single_error_line(run_cli("run", *args, cwd=tmp_path))
     assert message in line
+    assert list(tmp_path.iterdir()) == []  # no results file left behind
 
 
 def test_corrupt_model_folder(int4_copy, tmp_path):
