@@ -318,6 +318,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_energy_attach(args: argparse.Namespace) -> int:
+    from bench.energy_attach import attach_file
+
+    n = attach_file(Path(args.results), Path(args.power_log), args.clock_offset, Path(args.output))
+    print(f"{n} rows with energy from {args.power_log} written to {args.output}")
+    return 0
+
+
 def cmd_profiles_list(args: argparse.Namespace) -> int:
     from bench.compare import format_profiles_list
     from bench.profiles import load_profiles
@@ -417,6 +425,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--offers", type=_list_of(str, "offer"),
                          help="only these cloud offer ids (default: all fair offers + frontier)")
     compare.set_defaults(func=cmd_compare)
+
+    energy = sub.add_parser("energy", help="energy from an external meter's log, after the run")
+    esub = energy.add_subparsers(dest="energy_command", required=True, parser_class=_Parser)
+    eattach = esub.add_parser("attach", help="fill a results CSV's energy columns from a USB-C "
+                                             "meter or smart-plug log, into a new file")
+    eattach.add_argument("results", metavar="RESULTS.csv")
+    eattach.add_argument("--power-log", required=True, metavar="FILE",
+                         help="CSV: a timestamp column and watts or cumulative watt-hours")
+    eattach.add_argument("--clock-offset", type=float, default=0.0, metavar="S",
+                         help="machine time minus meter time, in seconds")
+    eattach.add_argument("--output", "-o", required=True, metavar="FILE",
+                         help="new results CSV to write")
+    eattach.set_defaults(func=cmd_energy_attach)
 
     profiles = sub.add_parser("profiles", help="hardware, cloud and grid profiles")
     psub = profiles.add_subparsers(dest="profiles_command", required=True, parser_class=_Parser)
