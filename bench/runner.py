@@ -311,19 +311,12 @@ class Runner:
             time.sleep(self.plan.cooldown_s)
         if rep <= 0:  # warmup: measured, never written
             return None
-        row = self._row(target, loaded, shape, rep, prompt_ids, tokenize_s, timing,
-                        started, finished, peak)
-        energy = energy_fields(self.energy, timing, len(prompt_ids))
-        return dataclasses.replace(
-            row, **dataclasses.asdict(energy),
-            cpu_freq_mhz_before=before.cpu_freq_mhz if before else None,
-            cpu_freq_mhz_after=after.cpu_freq_mhz if after else None,
-            cpu_temp_c_before=before.cpu_temp_c if before else None,
-            cpu_temp_c_after=after.cpu_temp_c if after else None)
+        return self._row(target, loaded, shape, rep, prompt_ids, tokenize_s, timing,
+                         started, finished, peak, before, after)
 
     def _row(self, target: Target, loaded: _Loaded, shape: Shape, rep: int,
              prompt_ids: list[int], tokenize_s: float | None, timing: Timing,
-             started: str, finished: str, peak_bytes: int) -> ResultRow:
+             started: str, finished: str, peak_bytes: int, before: Any, after: Any) -> ResultRow:
         n_gen = len(timing.tokens)
         itl = timing.itl_s()
         decode_s = timing.token_times_s[-1] - timing.token_times_s[0] if n_gen > 1 else None
@@ -372,35 +365,13 @@ class Runner:
             itl_p99_s=stats.percentile(itl, 99) if itl else None,
             itl_samples_s=" ".join(f"{x:.6g}" for x in itl) if itl else None,
             peak_rss_bytes=peak_bytes,
-            host_fingerprint=self.fp.host_fingerprint,
-            cpu_model=self.fp.cpu_model,
-            cpu_arch=self.fp.cpu_arch,
-            cpu_cores_physical=self.fp.cpu_cores_physical,
-            cpu_cores_logical=self.fp.cpu_cores_logical,
-            ram_bytes=self.fp.ram_bytes,
-            os_name=self.fp.os_name,
-            os_release=self.fp.os_release,
-            python_version=self.fp.python_version,
-            accelerators=self.fp.accelerators,
-            available_eps=self.fp.available_eps,
             on_battery=self.on_battery,
-            energy_method="none",
-            energy_scope=None,
-            sampling_interval_s=None,
-            idle_power_w=None,
-            prefill_energy_j=None,
-            prefill_energy_net_j=None,
-            decode_energy_j=None,
-            decode_energy_net_j=None,
-            prefill_j_per_tok=None,
-            decode_j_per_tok=None,
-            prefill_avg_power_w=None,
-            decode_avg_power_w=None,
-            energy_warning=None,
-            cpu_freq_mhz_before=None,
-            cpu_freq_mhz_after=None,
-            cpu_temp_c_before=None,
-            cpu_temp_c_after=None,
+            cpu_freq_mhz_before=before.cpu_freq_mhz if before else None,
+            cpu_freq_mhz_after=after.cpu_freq_mhz if after else None,
+            cpu_temp_c_before=before.cpu_temp_c if before else None,
+            cpu_temp_c_after=after.cpu_temp_c if after else None,
+            **dataclasses.asdict(self.fp),
+            **dataclasses.asdict(energy_fields(self.energy, timing, len(prompt_ids))),
             warnings="; ".join(warnings) or None,
         )
 
