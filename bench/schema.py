@@ -70,7 +70,7 @@ class ResultRow:
     cpu_model: str
     cpu_arch: str
     cpu_cores_physical: int | None
-    cpu_cores_logical: int
+    cpu_cores_logical: int | None
     ram_bytes: int | None
     os_name: str
     os_release: str | None

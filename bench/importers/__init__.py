@@ -1,0 +1,1 @@
+"""Converters from other benchmark tools' output into edgebench schema rows."""

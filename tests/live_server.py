@@ -1,0 +1,76 @@
+"""Real HTTP servers on 127.0.0.1 for tests: the upload app under uvicorn, and a flaky stub."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+
+
+def _bound_socket() -> socket.socket:
+    """Bound before the server starts, so the port is ours and the URL is known up front."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def uvicorn_server(app) -> Iterator[str]:
+    """Runs the ASGI app with uvicorn in a thread; yields its base URL; shuts down cleanly."""
+    import uvicorn
+
+    sock = _bound_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@contextmanager
+def flaky_server(fail_times: int, fail_status: int = 503) -> Iterator[tuple[str, list[int]]]:
+    """Answers fail_status fail_times, then 201 like the real service; yields (url, statuses)."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                status = fail_status if len(statuses) < fail_times else 201
+                statuses.append(status)
+            body = json.dumps({"run_ids": ["r1"], "rows": 1, "stored": 1, "duplicates": 0}
+                              if status == 201 else {"errors": []}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", statuses
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=30)
