@@ -464,7 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     mbuild.set_defaults(func=cmd_models_build)
     from bench import server_cli, upload
     from bench.importers import cli as import_cli
+    from bench.report import register as register_report
 
+    register_report(sub, _Parser)
     server_cli.register(sub, _Parser)
     upload.register(sub, _Parser)
     import_cli.register(sub, _Parser)
