@@ -4,6 +4,7 @@ no network request, and a hostile CPU name shown as text (no alert)."""
 from __future__ import annotations
 
 import shutil
+import os
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+# On a developer machine without Chromium the test is skipped; in CI (CI=true, where .ci/run
+# installs it) a missing browser is a failure, so this test can never pass by not running.
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
                                 reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
 
 
 def test_report_renders_in_chromium(tmp_path):
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from playwright.sync_api import sync_playwright
     src = tmp_path / "results.csv"
     src.write_text(format_rows_csv(sample_rows()))
     summary = build_report([src], tmp_path / "site")
