@@ -185,7 +185,7 @@ def _kind_hints(cfg: Configuration) -> tuple[str, ...]:
 
 def _unmatched_help(cfg: Configuration, profiles: Profiles) -> list[str]:
     out = [f"  Device not matched: no profile lists cpu_model '{cfg.cpu_model}'"
-           + (f" / accelerators '{cfg.accelerators}'" if cfg.accelerators else "")
+           + (f" / accelerators '{cfg.accelerators}'" if cfg.accelerators not in ("", "none") else "")
            + f" ({cfg.cpu_cores_logical} logical cores). Matching is exact, never fuzzy.",
            "  Pass --device-profile ID (or add a profile, see hardware_profiles/devices/). Options by kind:"]
     for kind in _kind_hints(cfg):
@@ -327,7 +327,7 @@ def compare_report(
     for cfg in group_configurations(rows):
         device = configuration_device(cfg, ctx)
         out.append(f"== {cfg.model_id} / {cfg.variant} / {cfg.backend} / {cfg.ep} / {cfg.threads} threads"
-                   f" on '{cfg.cpu_model}'" + (f" + '{cfg.accelerators}'" if cfg.accelerators else ""))
+                   f" on '{cfg.cpu_model}'" + (f" + '{cfg.accelerators}'" if cfg.accelerators not in ("", "none") else ""))
         if device is None:
             out += _unmatched_help(cfg, profiles)
         else:
