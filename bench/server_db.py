@@ -97,7 +97,8 @@ class Store:
         self.engine.dispose()
 
     def create_token(self, name: str) -> str:
-        token = secrets.token_urlsafe(32)
+        # prefixed: a token_urlsafe may start with "-", which `--token TOKEN` would take for an option
+        token = "eb_" + secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             conn.execute(self.tables.tokens.insert().values(
                 name=name, token_sha256=token_hash(token), created_utc=_utc_now()))

@@ -372,3 +372,11 @@ def test_cli_modules_do_not_import_heavy_packages():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tokens_never_look_like_command_line_options(tmp_path):
+    from bench.server import create_token
+
+    db = f"sqlite:///{tmp_path / 'tokens.sqlite'}"
+    # one in 64 token_urlsafe values starts with "-"; 200 draws would hit it almost surely
+    assert all(not create_token(db, f"t{i}").startswith("-") for i in range(200))
