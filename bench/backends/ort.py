@@ -120,6 +120,7 @@ class OrtBackend:
         self._mask = np.ones((1, max_length), dtype=np.int64)
         self._step_ids = np.zeros((1, 1), dtype=np.int64)
         self._step_logits = np.zeros((1, 1, self._vocab), dtype=np.float32)
+        self._step_logits_value = self._ort.OrtValue.ortvalue_from_numpy(self._step_logits)
         self._length = 0
         self._pending: int | None = None
         self._logits = None
@@ -130,11 +131,12 @@ class OrtBackend:
             binding.bind_ortvalue_input(self._past_v[i], v)
             binding.bind_ortvalue_output(self._present_k[i], k)
             binding.bind_ortvalue_output(self._present_v[i], v)
+        # bound last: get_outputs() follows binding order, so the prefill's logits are [-1]
+        binding.bind_ortvalue_output(self._logits_name, self._step_logits_value)
         self._binding = binding
 
-    def _run(self, ids: Any, logits: Any | None) -> Any:
+    def _run(self, ids: Any) -> Any:
         """One forward pass over `ids` appended at the current length; returns last logits."""
-        np, ort = self._np, self._ort
         n = ids.shape[1]
         total = self._length + n
         if total > self._max_length:
@@ -143,32 +145,31 @@ class OrtBackend:
         b = self._binding
         b.bind_cpu_input(self._input_ids_name, ids)
         b.bind_cpu_input(self._mask_name, self._mask[:, :total])
-        if logits is None:
-            b.bind_output(self._logits_name, "cpu")
-        else:
-            b.bind_ortvalue_output(self._logits_name, ort.OrtValue.ortvalue_from_numpy(logits))
         self._session.run_with_iobinding(b)
         self._length = total
-        if logits is None:
+        if n > 1:  # prefill: ORT allocated logits for every prompt position
             return b.get_outputs()[-1].numpy()[0, -1]  # logits are bound last
-        return logits[0, -1]
+        return self._step_logits[0, -1]
 
     def prefill(self, prompt_ids: Sequence[int]) -> None:
         np = self._np
         ids = np.asarray(prompt_ids, dtype=np.int64).reshape(1, -1)
-        self._logits = self._run(ids, None)
+        if ids.shape[1] > 1:
+            self._binding.bind_output(self._logits_name, "cpu")
+        self._logits = self._run(ids)
+        # every later step writes into one preallocated buffer, bound once here
+        self._binding.bind_ortvalue_output(self._logits_name, self._step_logits_value)
         self._pending = None
 
     def _select(self, logits: Any) -> int:
         if self._ignore_eos and self._eos_ids:
-            logits = logits.copy()
-            logits[self._eos_ids] = -self._np.inf
+            logits[self._eos_ids] = -self._np.inf  # in place: the buffer is rewritten next step
         return int(logits.argmax())
 
     def next_token(self) -> int:
         if self._pending is not None:
             self._step_ids[0, 0] = self._pending
-            self._logits = self._run(self._step_ids, self._step_logits)
+            self._logits = self._run(self._step_ids)
         token = self._select(self._logits)
         self._pending = token
         return token
