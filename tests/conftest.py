@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import modelzoo, paths, recipes
+from bench.models import build as modelzoo, recipes
+from bench import paths
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 VARIANTS = ("int4", "int8", "fp32")

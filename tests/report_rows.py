@@ -4,7 +4,7 @@ slow decline over repetitions like a throttling board."""
 
 from __future__ import annotations
 
-from bench.schema import ResultRow
+from bench.results.schema import ResultRow
 from tests.rowfactory import make_row
 
 HOSTILE_CPU = "<script>alert(1)</script>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bench.schema import SCHEMA_VERSION, ResultRow
+from bench.results.schema import SCHEMA_VERSION, ResultRow
 
 _BASE = dict(
     schema_version=SCHEMA_VERSION, run_id="0" * 32, test="tg128",

@@ -2,11 +2,11 @@
 
 import pytest
 
-from bench import prompts
-from bench.backends.ort import OrtBackend, check_ep
-from bench.backends.ort_genai import OrtGenaiBackend
+from bench.run import prompts
+from bench.run.backends.ort import OrtBackend, check_ep
+from bench.run.backends.ort_genai import OrtGenaiBackend
 from bench.errors import EdgebenchError
-from bench.runner import generate_timed
+from bench.run.timing import generate_timed
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,10 @@ loop stays within 10% of onnxruntime-genai. No timed assertions: these hosts are
 
 import pytest
 
-from bench import prompts
-from bench.backends.ort import OrtBackend
-from bench.backends.ort_genai import OrtGenaiBackend
-from bench.runner import generate_timed
+from bench.run import prompts
+from bench.run.backends.ort import OrtBackend
+from bench.run.backends.ort_genai import OrtGenaiBackend
+from bench.run.timing import generate_timed
 
 pytestmark = pytest.mark.slow
 

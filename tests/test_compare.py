@@ -6,11 +6,14 @@ import dataclasses
 
 import pytest
 
-from bench import cost
-from bench.compare import compare_report, format_profiles_list, group_configurations
+from bench.cost import model as cost
+from bench.cost.options import PricingOptions
+from bench.cost.verdict import compare_report
+from bench.cost.format import format_profiles_list
+from bench.cost.scenarios import group_configurations
 from bench.errors import EdgebenchError
-from bench.profiles import load_profiles
-from bench.schema import ResultRow
+from bench.cost.profiles import load_profiles
+from bench.results.schema import ResultRow
 from tests import rowfactory
 
 
@@ -51,7 +54,7 @@ def test_chat_rows_price_alone_and_configurations_split_by_threads():
 
 
 def test_report_matches_this_vm_names_offers_and_labels_estimates():
-    text = compare_report(pp_tg_rows(), usage_tok_per_day=1_000_000)
+    text = compare_report(pp_tg_rows(), PricingOptions(usage_tok_per_day=1_000_000))
     assert "device profile: amd-epyc-vm-2vcpu" in text
     assert "deepinfra/llama-3.2-3b-instruct" in text
     assert "openai/gpt-5-nano" in text
@@ -66,7 +69,7 @@ def test_report_matches_this_vm_names_offers_and_labels_estimates():
 
 def test_report_with_priced_profile_gives_break_even_and_never():
     rows = [dataclasses.replace(r, energy_method="rapl") for r in pp_tg_rows()]
-    text = compare_report(rows, device_profile_id="apple-m4", region="de", usage_tok_per_day=5_000_000)
+    text = compare_report(rows, PricingOptions(device_profile_id="apple-m4", region="de", usage_tok_per_day=5_000_000))
     assert "chosen with --device-profile" in text
     assert "Break-even at" in text or "never" in text.lower()
     assert "ESTIMATE" not in text
@@ -89,11 +92,11 @@ def test_unpaired_pp_is_reported_not_priced():
 
 def test_bad_arguments_are_one_line_errors():
     with pytest.raises(EdgebenchError, match="unknown region"):
-        compare_report(pp_tg_rows(), region="atlantis")
+        compare_report(pp_tg_rows(), PricingOptions(region="atlantis"))
     with pytest.raises(EdgebenchError, match="unknown device profile"):
-        compare_report(pp_tg_rows(), device_profile_id="nope")
+        compare_report(pp_tg_rows(), PricingOptions(device_profile_id="nope"))
     with pytest.raises(EdgebenchError, match="mix 'x'"):
-        compare_report(pp_tg_rows(), mix="x")
+        compare_report(pp_tg_rows(), PricingOptions(mix="x"))
 
 
 def test_profiles_list_names_kinds_and_tiers():

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import cost
+from bench.cost import model as cost
 from bench.errors import EdgebenchError
-from bench.profiles import CloudOffer, DeviceProfile, GridRegion, Mix
+from bench.cost.profiles import CloudOffer, DeviceProfile, GridRegion, Mix
 
 MIX_3_1 = Mix(id="3:1", name="3:1", input_share=0.75, output_share=0.25)
 PERF = cost.ConfigPerf(prefill_tok_s=500.0, decode_tok_s=50.0, prefill_j_per_tok=0.02, decode_j_per_tok=0.4)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.energy import measure_idle_power_w, window_energy
-from bench.meters.base import Reading
+from bench.energy.windows import measure_idle_power_w, window_energy
+from bench.energy.meters.base import Reading
 
 
 def test_gross_net_and_average_power():

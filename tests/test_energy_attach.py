@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.schema import ResultWriter, read_rows
+from bench.results.writer import ResultWriter
+from bench.results.read import read_rows
 from tests.conftest import run_cli
 from tests.rowfactory import make_row
 
@@ -58,6 +59,6 @@ def test_a_log_that_misses_the_run_is_one_line(tmp_path):
 
 def test_attach_never_overwrites(tmp_path):
     results = _results(tmp_path)
-    from bench.energy_attach import attach_file
+    from bench.energy.attach import attach_file
     with pytest.raises(EdgebenchError, match="immutable"):
         attach_file(results, _log(tmp_path, 0), 0.0, results)

@@ -9,10 +9,10 @@ import pytest
 
 from bench.errors import EdgebenchError
 from bench.importers import cli as import_cli
-from bench.importers.llama_bench import (SOURCE, import_llama_bench, llama_test_name,
-                                         model_id_of, quant_of, write_import)
-from bench.schema import REQUIRED, read_rows
-from bench.validate import check_rows
+from bench.results.importers.llama_bench import (SOURCE, import_llama_bench, llama_test_name, model_id_of, quant_of, write_import)
+from bench.results.schema import REQUIRED
+from bench.results.read import read_rows
+from bench.results.validate import check_rows
 
 # tools/llama-bench/llama-bench.cpp test::get_fields() at the version anchors.md cites
 FIELDS = ("build_commit build_number cpu_info gpu_info backends model_filename model_type "

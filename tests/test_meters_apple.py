@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.meters.apple import AppleSocMeter, open_ioreg_battery, parse_ioreg, probe_apple, probe_ioreg_battery
+from bench.energy.meters.apple import (AppleSocMeter, open_ioreg_battery, parse_ioreg, probe_apple, probe_ioreg_battery)
 
 # Shape of `ioreg -rn AppleSmartBattery` on an Apple Silicon MacBook (abridged). Negative
 # amperages are printed as unsigned 64-bit integers: 18446744073709550406 = -1210 mA.

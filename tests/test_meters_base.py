@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.meters.base import CombinedMeter, Reading, SampledMeter, counts_in_total
+from bench.energy.meters.base import CombinedMeter, Reading, SampledMeter, counts_in_total
 
 
 class Timeline:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.meters.base import SampledMeter
-from bench.meters.battery import BatteryCounterMeter, open_battery, probe_battery, to_amps, to_volts
+from bench.energy.meters.base import SampledMeter
+from bench.energy.meters.battery import (BatteryCounterMeter, open_battery, probe_battery, to_amps, to_volts)
 
 
 def supply(root: Path, name: str, **files: object) -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.meters import METHODS, EstimateParams, detect_meters, open_meter, replacement_hint
+from bench.energy.meters import METHODS, detect_meters, open_meter, replacement_hint
+from bench.energy.meters.estimate import EstimateParams
 
 PARAMS = EstimateParams(idle_power_w=3.0, tdp_w=15.0, profile_id="test-profile")
 

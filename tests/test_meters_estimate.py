@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.meters.estimate import EstimateMeter, EstimateParams, probe_estimate
+from bench.energy.meters.estimate import EstimateMeter, EstimateParams, probe_estimate
 
 
 class FakeProcess:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.meters.external import ExternalLogMeter, energy_between, load_power_log, probe_external
+from bench.energy.meters.external import (ExternalLogMeter, energy_between, load_power_log, probe_external)
 
 T0 = 1_767_000_000.0  # unix seconds
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.meters.nvml import NvmlMeter, probe_nvml
+from bench.energy.meters.nvml import NvmlMeter, probe_nvml
 
 
 class FakeNVML:

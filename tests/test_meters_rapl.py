@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.meters.rapl import RaplMeter, probe_rapl, read_sysfs
+from bench.energy.meters.rapl import RaplMeter, probe_rapl, read_sysfs
 
 MAX_UJ = 262143328850  # a real package max_energy_range_uj
 

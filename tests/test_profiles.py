@@ -15,12 +15,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from bench import compare
+from bench.cost import options as compare
 from bench.errors import EdgebenchError
 from bench.paths import profiles_dir
-from bench.profiles import (
-    load_profiles, match_device, parse_cloud_file, parse_device, import_litellm,
-)
+from bench.cost.profiles import load_profiles, parse_cloud_file, parse_device
+from bench.cost.litellm_import import import_litellm
+from bench.cost.device_match import match_device
 
 UNIT_SUFFIXES = ("_usd", "_w", "_j", "_tok", "_years", "_gb_s", "_tops", "_per_kwh", "_per_mtok",
                  "_per_query", "_per_gpu_hour", "_per_eur", "pue", "_parts")

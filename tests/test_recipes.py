@@ -1,7 +1,7 @@
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.recipes import get_recipe, list_recipes, load_recipe
+from bench.models.recipes import get_recipe, list_recipes, load_recipe
 
 
 def test_default_recipe_pins_the_wheel_and_the_gguf():

@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bench import report_load
+from bench.results import load as report_load
 from bench.errors import EdgebenchError
-from bench.report import build_report, load_results, register, render_html, render_markdown
-from bench.report_data import build_report_data
-from bench.schema import COLUMNS, format_rows_csv
+from bench.cli.report import register
+from bench.report.build import build_report
+from bench.report.markdown import render_markdown
+from bench.results.load import load_results
+from bench.report.html import render_html
+from bench.report.data import build_report_data
+from bench.results.schema import COLUMNS
+from bench.results.writer import format_rows_csv
 from tests.report_rows import HOSTILE_CPU, sample_rows
 from tests.rowfactory import make_row
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import build_report
-from bench.schema import format_rows_csv
+from bench.report.build import build_report
+from bench.results.writer import format_rows_csv
 from tests.report_rows import HOSTILE_CPU, sample_rows
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.report import build_report
-from bench.schema import format_rows_csv
+from bench.report.build import build_report
+from bench.results.writer import format_rows_csv
 from tests.report_rows import DEVICES, sample_rows
 
 N_ROWS = 100_000

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bench import hardware
-from bench.meters.estimate import EstimateMeter
-from bench.meters.rapl import RaplMeter, read_sysfs
-from bench.modelzoo import open_model_folder
-from bench.runner import EnergySetup, Runner, RunPlan, Shape, Target
+from bench.run import hardware
+from bench.energy.meters.estimate import EstimateMeter
+from bench.energy.meters.rapl import RaplMeter, read_sysfs
+from bench.models.folder import open_model_folder
+from bench.energy.windows import EnergySetup
+from bench.run.runner import Runner
+from bench.run.plan import RunPlan, Shape, Target
 
 pytestmark = pytest.mark.slow
 

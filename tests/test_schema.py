@@ -1,7 +1,9 @@
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.schema import COLUMNS, ResultWriter, format_rows_csv, read_rows
+from bench.results.schema import COLUMNS
+from bench.results.writer import ResultWriter, format_rows_csv
+from bench.results.read import read_rows
 from tests.rowfactory import make_row
 
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench import server
-from bench.schema import COLUMNS, format_rows_csv, read_rows
-from bench.server_cli import register
-from bench.server_db import token_hash
-from bench.validate import LIMITS, limit_for, numeric_columns
+from bench.serve import app as server
+from bench.results.schema import COLUMNS
+from bench.results.writer import format_rows_csv
+from bench.results.read import read_rows
+from bench.cli.serve import register
+from bench.serve.storage import token_hash
+from bench.results.validate import LIMITS, limit_for, numeric_columns
 from tests.live_server import uvicorn_server
 from tests.rowfactory import make_row
 
@@ -329,7 +331,7 @@ def test_report_uses_the_callable(db_url):
 
 
 def test_report_fallback_escapes_html(db_url, monkeypatch):
-    monkeypatch.setitem(sys.modules, "bench.report", None)  # its import now fails
+    monkeypatch.setitem(sys.modules, "bench.report.html", None)  # its import now fails
     token = server.create_token(db_url, "t")
     evil = make_row(model_id="<script>alert(1)</script>", cpu_model="<img src=x onerror=1>")
     with uvicorn_server(server.create_app(db_url)) as url:
@@ -375,7 +377,7 @@ def test_cli_modules_do_not_import_heavy_packages():
 
 
 def test_tokens_never_look_like_command_line_options(tmp_path):
-    from bench.server import create_token
+    from bench.serve.app import create_token
 
     db = f"sqlite:///{tmp_path / 'tokens.sqlite'}"
     # one in 64 token_urlsafe values starts with "-"; 200 draws would hit it almost surely

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench import stats
+from bench.results import stats
 
 
 @pytest.mark.parametrize("q", [0, 10, 50, 90, 99, 100])

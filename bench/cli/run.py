@@ -1,0 +1,124 @@
+"""`edgebench run`: parse the sweep, hand it to the run stage, print the summary and verdict."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.cli.args import (energy_options, list_of, non_negative_float, non_negative_int, positive_int, prompt_gen_pair)
+from bench.errors import EdgebenchError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+DEFAULT_VARIANT = "int4"
+
+
+def _folders(args: argparse.Namespace) -> list:
+    from bench.models.folder import open_built_variant, open_model_folder
+
+    folders = [open_model_folder(Path(path)) for path in args.model_path or []]
+    if not args.model_path or args.model:
+        folders += [open_built_variant(model_id, variant)
+                    for model_id in args.model or [DEFAULT_MODEL]
+                    for variant in args.variant or [DEFAULT_VARIANT]]
+    return folders
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.cli.energy import open_energy
+    from bench.results.writer import ResultWriter
+    from bench.run import hardware, summary
+    from bench.run.backends import check_backend_names
+    from bench.run.plan import make_plan, make_shapes
+    from bench.run.session import run_with_progress
+
+    check_backend_names(args.backend)
+    from bench.run.backends.ort import available_eps, check_ep
+
+    for ep in args.ep:
+        check_ep(ep)  # unknown or absent EPs fail here, before anything is measured
+    shapes = make_shapes(args.prompt_tokens, args.gen_tokens, args.pg or [],
+                         args.chat_tokens if args.chat else None)
+    if args.sustained:
+        args.reps, args.cooldown = args.sustained, 0.0
+    plan = make_plan(_folders(args), shapes, backends=args.backend, eps=args.ep,
+                     threads=args.threads or [hardware.physical_cores()], reps=args.reps,
+                     warmup=args.warmup, cooldown_s=args.cooldown, interleave=args.interleave)
+    output = Path(args.output) if args.output else Path(
+        f"edgebench-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}.csv")
+    fp = hardware.fingerprint(available_eps())
+    ResultWriter.check(output)
+    console = Console(stderr=True)
+    energy = open_energy(args, fp, console)
+    rows = run_with_progress(plan, fp, output, energy, console)
+    print(summary.render(rows, args.format))
+    if args.sustained and args.format == "md":
+        print("\n" + summary.sustained(rows))
+    if args.format == "md" and args.verdict:
+        print("\n" + _verdict(rows, args))
+    console.print(f"{len(rows)} rows written to {output}")
+    return 0
+
+
+def _verdict(rows: list, args: argparse.Namespace) -> str:
+    from bench.cost.options import PricingOptions
+    from bench.cost.verdict import compare_report
+
+    try:
+        return compare_report(rows, PricingOptions(device_profile_id=args.device_profile,
+                                                   default_offers=True))
+    except EdgebenchError as exc:
+        return f"no cost verdict: {exc}"
+
+
+def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
+    from bench.run.backends import backend_names
+
+    run = sub.add_parser("run", help="benchmark models (a sweep is the cross product of lists)",
+                         description="Benchmark models. Every option taking a list accepts "
+                                     "commas (--threads 1,2); the sweep is the cross product.")
+    run.add_argument("--model", type=list_of(str, "model"),
+                     help=f"recipe ids (default {DEFAULT_MODEL})")
+    run.add_argument("--model-path", action="append", metavar="DIR",
+                     help="a built model folder (e.g. copied from another machine); repeatable")
+    run.add_argument("--variant", type=list_of(str, "variant"), help=f"default {DEFAULT_VARIANT}")
+    run.add_argument("--backend", type=list_of(str, "backend"), default=["ort-genai", "ort"],
+                     help=f"{', '.join(backend_names())} (default ort-genai,ort)")
+    run.add_argument("--ep", type=list_of(str.lower, "EP"), default=["cpu"],
+                     help="execution providers: cpu, cuda, coreml, dml, openvino, qnn, "
+                          "xnnpack... (default cpu)")
+    run.add_argument("--threads", type=list_of(positive_int, "threads"),
+                     help="intra-op threads (default: physical cores)")
+    run.add_argument("--prompt-tokens", "-p", type=list_of(positive_int, "length"),
+                     default=[512], help="prompt-processing tests ppN (default 512)")
+    run.add_argument("--gen-tokens", "-n", type=list_of(positive_int, "length"),
+                     default=[128], help="generation tests tgN (default 128)")
+    run.add_argument("--pg", type=prompt_gen_pair, action="append", metavar="P,G",
+                     help="a combined test ppP+tgG; repeatable")
+    run.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True,
+                     help="the chat shape: the recipe's conversation through the chat template")
+    run.add_argument("--chat-tokens", type=positive_int, default=128,
+                     help="tokens generated by the chat shape (default 128)")
+    run.add_argument("--reps", "-r", type=positive_int, default=5, help="repetitions (5)")
+    run.add_argument("--warmup", type=non_negative_int, default=1, help="warmup runs (1)")
+    run.add_argument("--cooldown", type=non_negative_float, default=0.0, metavar="S",
+                     help="seconds of rest after each run (default 0)")
+    run.add_argument("--interleave", action="store_true",
+                     help="run configurations A B A B (keeps every model loaded) so host "
+                          "drift hits all alike")
+    run.add_argument("--output", "-o", help="results CSV, appended to "
+                                            "(default edgebench-<UTC time>.csv)")
+    run.add_argument("--format", choices=("md", "csv", "json"), default="md",
+                     help="what to print on stdout at the end (default md summary)")
+    run.add_argument("--sustained", type=positive_int, metavar="N",
+                     help="N back-to-back repetitions, no cooldown; reports the drop from first "
+                          "to last (thermal throttling)")
+    energy_options(run)
+    run.add_argument("--idle-s", type=non_negative_float, default=3.0, metavar="S",
+                     help="seconds of idle baseline before the first test (default 3; 0 skips, "
+                          "and net energy is then left empty)")
+    run.add_argument("--verdict", action=argparse.BooleanOptionalAction, default=True,
+                     help="end with the cost verdict against the default cloud offers")
+    run.set_defaults(func=cmd_run)

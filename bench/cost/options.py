@@ -1,0 +1,101 @@
+"""Pricing choices as one frozen options object, and the context every configuration is priced in.
+
+`PricingOptions` is what a user chooses (device profile, region and tariff, usage, mix, offers,
+references); `pricing_context` resolves it against the profiles once, for `compare`, `run`'s
+verdict and `report` alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from bench.cost import model as cost
+from bench.cost.profiles import (CloudOffer, DeviceProfile, EnergyReference, GridRegion, Mix, Profiles)
+from bench.errors import EdgebenchError
+
+DEFAULT_REGION = "us-average"
+DEFAULT_USAGE_TOK_PER_DAY = 1_000_000.0
+DEFAULT_ENERGY_REFERENCE = "ml-energy-llama31-8b-h100"
+DEFAULT_PUE_REFERENCE = "uptime-2025-industry-pue"
+FAIR_TIERS = ("small", "open-small")
+CONTEXT_TIERS = ("frontier",)
+
+
+@dataclass(frozen=True)
+class PricingOptions:
+    """What the user chose to price against; every field has the documented default."""
+
+    device_profile_id: str | None = None  # None: exact fingerprint match per configuration
+    region: str = DEFAULT_REGION  # electricity tariff and grid carbon
+    usage_tok_per_day: float = DEFAULT_USAGE_TOK_PER_DAY  # for the dedicated view
+    mix: str = cost.DEFAULT_MIX
+    offer_ids: tuple[str, ...] | None = None  # None: all fair offers + frontier
+    default_offers: bool = False  # the short list `edgebench run` ends with
+    energy_reference_id: str = DEFAULT_ENERGY_REFERENCE
+    pue_reference_id: str = DEFAULT_PUE_REFERENCE
+
+    def __post_init__(self) -> None:
+        if self.offer_ids is not None and not isinstance(self.offer_ids, tuple):
+            object.__setattr__(self, "offer_ids", tuple(self.offer_ids))
+
+
+@dataclass(frozen=True)
+class PricingContext:
+    """What every configuration is priced against; shared by `compare` and `report`."""
+
+    profiles: Profiles
+    grid: GridRegion
+    mix: Mix
+    usage_tok_per_day: float
+    offers: tuple[CloudOffer, ...]  # fair tiers first, then frontier (context), cheapest first
+    offer_costs: Mapping[str, cost.OfferCost]
+    energy_reference_ids: frozenset[str]  # every reference used, for the assumptions
+    forced_device: DeviceProfile | None = None
+
+
+def pricing_context(profiles: Profiles, options: PricingOptions = PricingOptions()) -> PricingContext:
+    """Resolves region, mix, forced device and references, and prices every compared offer once."""
+    o = options
+    device_profile_id, region, usage_tok_per_day, mix = (o.device_profile_id, o.region,
+                                                         o.usage_tok_per_day, o.mix)
+    energy_reference_id, pue_reference_id = o.energy_reference_id, o.pue_reference_id
+    offer_ids, default_offers = o.offer_ids, o.default_offers
+    grid = profiles.regions.get(region)
+    if grid is None:
+        raise EdgebenchError(f"unknown region '{region}'; known: {', '.join(sorted(profiles.regions))}")
+    the_mix = cost.resolve_mix(mix, profiles.mixes)
+    forced: DeviceProfile | None = None
+    if device_profile_id is not None:
+        forced = profiles.devices.get(device_profile_id)
+        if forced is None:
+            raise EdgebenchError(
+                f"unknown device profile '{device_profile_id}'; see `edgebench profiles list`")
+    default_ref = profiles.energy_references.get(energy_reference_id)
+    pue_ref = profiles.energy_references.get(pue_reference_id)
+    if default_ref is None or default_ref.j_per_output_tok is None:
+        raise EdgebenchError(f"energy reference '{energy_reference_id}' has no j_per_output_tok")
+    if pue_ref is None or pue_ref.pue is None:
+        raise EdgebenchError(f"PUE reference '{pue_reference_id}' has no pue")
+
+    offers = sorted((o for o in profiles.offers.values() if o.tier in FAIR_TIERS + CONTEXT_TIERS),
+                    key=lambda o: (o.tier in CONTEXT_TIERS, cost.blended_usd_per_mtok(o, the_mix), o.id))
+    if offer_ids:
+        unknown = [i for i in offer_ids if i not in profiles.offers]
+        if unknown:
+            raise EdgebenchError(f"unknown offer '{unknown[0]}'; see `edgebench profiles list`")
+        offers = [profiles.offers[i] for i in offer_ids]
+    elif default_offers:
+        keep = {"small": 2, "open-small": 2, "frontier": 1}
+        offers = [o for o in offers if (keep := {**keep, o.tier: keep.get(o.tier, 0) - 1})[o.tier] >= 0]
+    used_refs = {default_ref.id, pue_ref.id}
+
+    def offer_cost(o: CloudOffer) -> cost.OfferCost:
+        ref: EnergyReference = profiles.energy_references[o.energy_reference] if o.energy_reference else default_ref
+        used_refs.add(ref.id)
+        return cost.offer_cost(o, the_mix, grid, ref.j_per_output_tok, pue_ref.pue)
+
+    offer_costs = {o.id: offer_cost(o) for o in offers}
+    return PricingContext(profiles=profiles, grid=grid, mix=the_mix, usage_tok_per_day=usage_tok_per_day,
+                          offers=tuple(offers), offer_costs=offer_costs,
+                          energy_reference_ids=frozenset(used_refs), forced_device=forced)

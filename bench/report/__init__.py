@@ -1,0 +1,2 @@
+"""Stage report: aggregation (data), tables, the self-contained HTML page and Markdown.
+"""

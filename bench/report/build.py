@@ -1,0 +1,69 @@
+"""`edgebench report`: results CSVs -> one static HTML page (tables + plots) and a Markdown summary.
+
+Loading lives in results/load.py, aggregation in report/data.py, tables in report/tables.py,
+the page in report/html.py (the upload server calls render_html for GET /) and Markdown in
+report/markdown.py. pandas and plotly are imported only inside the functions that build a
+report, so importing this module for `edgebench --help` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from bench.cost.options import PricingOptions
+from bench.errors import EdgebenchError
+from bench.report.data import build_report_data
+from bench.report.html import render_data_html
+from bench.report.markdown import markdown_text
+from bench.results.load import dedupe, find_csv_files, read_results_file
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    html_path: Path
+    markdown_path: Path
+    files: int
+    rows: int
+    duplicates_dropped: int
+    devices: int
+    configurations: int
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers (a web server, a browser reload) never see half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_report(inputs: Sequence[Path], out_dir: Path, options: PricingOptions = PricingOptions(),
+                 *, profiles_root: Path | None = None) -> ReportSummary:
+    """Reads every CSV under `inputs`, writes out_dir/index.html and out_dir/summary.md."""
+    files = find_csv_files(inputs)
+    rows, dropped = dedupe(row for f in files for row in read_results_file(f))
+    if not rows:
+        raise EdgebenchError(f"{', '.join(map(str, inputs))}: the results files hold no rows; "
+                             "run `edgebench run` first")
+    data = build_report_data(rows, options, profiles_root=profiles_root)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgebenchError(f"cannot create report directory {out_dir}: {exc.strerror}") from None
+    html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
+    _write_atomic(html_path, render_data_html(data))
+    _write_atomic(md_path, markdown_text(data))
+    return ReportSummary(html_path, md_path, len(files), len(rows), dropped, data.n_devices,
+                         data.n_configurations)

@@ -1,0 +1,41 @@
+"""The report as Markdown: the same tables as the HTML page, for issues, PRs and terminals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from bench.cost.options import PricingOptions
+from bench.report.data import ReportData, build_report_data
+from bench.report.tables import all_tables, context_line
+from bench.results.schema import ResultRow
+
+
+def _md_cell(text: str) -> str:
+    """CSV text must stay text in any Markdown renderer: no HTML, no table breaks."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|").replace("\n", " ").replace("\r", " "))
+
+
+def render_markdown(rows: Sequence[ResultRow], options: PricingOptions = PricingOptions(), *,
+                    profiles_root: Path | None = None) -> str:
+    """The same tables as the HTML page, as Markdown (for issues, PRs and terminals)."""
+    data = build_report_data(rows, options, profiles_root=profiles_root)
+    return markdown_text(data)
+
+
+def markdown_text(data: ReportData) -> str:
+    out = ["# edgebench report", "",
+           f"{data.n_rows:,} rows, {data.n_devices} devices, {data.n_configurations} configurations.", "",
+           context_line(data) + (f" {_md_cell(data.common)}" if data.common else ""), "",
+           "Energy and everything derived from it carries its method in parentheses; a method "
+           "starting with `estimate` is an estimate, not a measurement.", ""]
+    for t in all_tables(data):
+        out += [f"## {t.title}", "", t.intro, "",
+                "| " + " | ".join(t.header) + " |",
+                "|" + "|".join("---" if i in t.text_columns else "---:" for i in range(len(t.header))) + "|"]
+        out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+        out += [""] + [f"- {_md_cell(n)}" for n in t.notes] + ([""] if t.notes else [])
+    out += ["## Assumptions and sources", ""]
+    out += [("  - " if line.startswith("  ") else "- ") + _md_cell(line.strip()) for line in data.assumptions]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,146 @@
+"""The report's tables as plain-text cells, shared by the HTML and Markdown renderers.
+
+Each energy-derived cell carries its method in parentheses ("0.041 J (estimate:tdp)") so an
+estimate can never be read as a measurement, whichever renderer shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.cost.format import format_number, format_usd
+from bench.report.data import ReportData, is_estimate
+
+
+TEXT_HEADERS = frozenset({"device", "model", "variant", "backend", "ep", "test", "configuration",
+                          "scenario", "device profile", "local scenario", "offer", "tier"})
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # stable id for anchors and tests
+    title: str
+    intro: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def text_columns(self) -> frozenset[int]:
+        """Columns aligned left; the rest are figures, aligned right."""
+        return frozenset(i for i, h in enumerate(self.header) if h in TEXT_HEADERS)
+
+
+def _f(x: float | None, scale: float = 1.0, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{x * scale:,.{digits}f}"
+
+
+def _with(text: str, label: str) -> str:
+    """A figure followed by how it was obtained."""
+    return text if text == "n/a" else f"{text} ({label})"
+
+
+def _joules(x: float | None, label: str) -> str:
+    if label == "not measured":
+        return "not measured"
+    return "n/a" if x is None else f"{x:.3g} J ({label})"
+
+
+def context_line(data: ReportData) -> str:
+    ctx = data.ctx
+    return (f"Pricing assumptions: region {ctx.grid.name} [{ctx.grid.id}], usage "
+            f"{ctx.usage_tok_per_day:,.0f} tok/day, mix {ctx.mix.name} (input {ctx.mix.input_share:.0%}, "
+            f"output {ctx.mix.output_share:.0%}). Defaults are us-average, 1,000,000 tok/day and 3:1; "
+            "change them with --region, --usage and --mix.")
+
+
+def performance_table(data: ReportData) -> Table:
+    rows = tuple((
+        t.device, t.config, t.test, str(t.reps),
+        _f(t.prefill_tok_s), _f(t.decode_tok_s), _f(t.ttft_s, 1e3), _f(t.itl_p90_s, 1e3, 2),
+        _f(t.peak_rss_bytes, 2**-20, 0), _joules(t.prefill_j_per_tok, t.energy),
+        _joules(t.decode_j_per_tok, t.energy),
+    ) for t in data.tests)
+    return Table(
+        "performance", "Measured performance",
+        "Medians over repetitions per device, model, variant, backend, execution provider, threads "
+        "and test. Throughput, latency and memory are measured; every energy figure names its "
+        "method (an 'estimate:' method is not a measurement).",
+        ("device", "configuration", "test", "reps", "prefill tok/s",
+         "decode tok/s", "TTFT ms", "ITL p90 ms", "peak RSS MiB", "J/prefill tok", "J/decode tok"),
+        rows, ("prefill tok/s is n/a for tgN tests: their 1-token prompt measures nothing about prefill.",))
+
+
+def local_cost_table(data: ReportData) -> Table:
+    rows = []
+    for ps in data.priced:
+        dc, e = ps.cost, ps.energy
+        rows.append((
+            ps.device, ps.config, ps.scenario.label, ps.scenario.reps,
+            ps.profile.id if ps.profile else "none matched",
+            _f(ps.scenario.perf.prefill_tok_s), _f(ps.scenario.perf.decode_tok_s),
+            _with(format_number(dc.energy_j_per_mtok), e), _with(format_usd(dc.marginal_usd_per_mtok), e),
+            _with(format_usd(dc.dedicated_usd_per_mtok), e), _with(format_number(dc.carbon_g_per_mtok), e),
+            format_number(dc.capacity_tok_per_day) + (" (usage exceeds it)" if dc.usage_exceeds_capacity else ""),
+        ))
+    return Table(
+        "local-cost", "Local cost per 1M tokens of the mix",
+        "Marginal = electricity only (device already owned). Dedicated = purchase price over its "
+        "useful life at the stated usage + idle power when not computing + electricity. Energy, "
+        "dollars and carbon follow from the rows' J/token and carry their method; prefill and decode "
+        "tok/s are measured medians (a ppN test paired with a tgM test when no test holds both).",
+        ("device", "configuration", "scenario", "reps", "device profile", "prefill tok/s",
+         "decode tok/s", "J/Mtok", "marginal $/Mtok", "dedicated $/Mtok", "g CO2/Mtok", "capacity tok/day"),
+        tuple(rows), data.not_priced)
+
+
+def offers_table(data: ReportData) -> Table:
+    ctx = data.ctx
+    rows = []
+    for o in ctx.offers:
+        oc = ctx.offer_costs[o.id]
+        rows.append((o.id, o.tier, format_usd(oc.blended_usd_per_mtok),
+                     _with(format_number(oc.carbon_g_per_mtok), "estimate: reference J/token x PUE")))
+    return Table(
+        "offers", "Cloud offers compared",
+        "List prices blended over the same mix. Cloud carbon is an estimate: a published J per output "
+        "token x PUE x the same region's grid intensity (GPU-only references: a lower bound).",
+        ("offer", "tier", "$/Mtok (mix, list price)", "g CO2/Mtok"), tuple(rows))
+
+
+def break_even_table(data: ReportData) -> Table:
+    ctx = data.ctx
+    offers = {o.id: o for o in ctx.offers}
+    rows = []
+    for ps in data.priced:
+        e, dc = ps.energy, ps.cost
+        for offer_id, be in ps.break_evens:
+            price = ctx.offer_costs[offer_id].blended_usd_per_mtok
+            if be.tok_per_day is not None and not be.exceeds_capacity:
+                be_txt = _with(f"{be.tok_per_day:,.0f}", e)
+            elif be.reason:
+                be_txt = be.reason
+            else:
+                be_txt = "n/a"
+            local = dc.dedicated_usd_per_mtok
+            kind = "dedicated"
+            if local is None:
+                local, kind = dc.marginal_usd_per_mtok, "marginal"
+            if local is None:
+                verdict = "n/a (no local energy cost)"
+            else:
+                verdict = f"local {'cheaper' if local < price else 'dearer'} ({kind})" + (
+                    " (estimate)" if is_estimate(e) else "")
+            rows.append((ps.label, offer_id, offers[offer_id].tier, format_usd(price),
+                         _with(format_usd(local), e) if local is not None else "n/a", be_txt, verdict))
+    return Table(
+        "break-even", "Break-even against each offer",
+        f"Daily tokens at which a device bought for the job (dedicated) costs what the offer costs; "
+        f"verdict at {ctx.usage_tok_per_day:,.0f} tok/day uses dedicated cost when the device has a "
+        "price, else marginal (electricity only).",
+        ("local scenario", "offer", "tier", "offer $/Mtok", "local $/Mtok", "break-even tok/day",
+         f"at {ctx.usage_tok_per_day:,.0f} tok/day"), tuple(rows))
+
+
+def all_tables(data: ReportData) -> list[Table]:
+    return [performance_table(data), local_cost_table(data), offers_table(data), break_even_table(data)]

@@ -1,0 +1,146 @@
+"""Results schema v1: one tidy row per test x repetition, and how its cells are written and read.
+
+Rows hold only what was measured on the device (plus provenance). Prices, tariffs and carbon are
+applied later by the cost model, because they change while measurements do not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from bench.errors import EdgebenchError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultRow:
+    """One repetition of one test. Field order is the CSV column order; None is an empty cell.
+
+    Keyword-only, and every optional column defaults to None, so a row is built from what was
+    measured without spelling out the empty columns.
+    """
+
+    # identity and provenance
+    schema_version: int
+    run_id: str
+    test: str  # pp512, tg128, pp512+tg128, chat
+    config_id: str  # same for every repetition of one configuration within a run
+    rep: int  # 1-based repetition number (warmups are never written)
+    source: str  # how the row was made: "edgebench run" or "llama-bench import"
+    started_utc: str  # RFC 3339 UTC
+    finished_utc: str
+    edgebench_version: str
+    git_commit: str | None = None
+    model_id: str
+    variant: str
+    precision: str
+    model_sha256: str | None = None  # of model.onnx (the graph file) as built; GGUF for imports
+    model_source_sha256: str | None = None  # of the source weights (GGUF) the model was built from
+    model_size_bytes: int | None = None  # all files of the model folder
+    backend: str
+    backend_version: str
+    onnxruntime_version: str | None = None
+    onnxruntime_genai_version: str | None = None
+    ep: str
+    ep_options: str  # JSON
+    threads: int
+    # shape
+    n_prompt: int
+    n_gen_requested: int
+    n_generated: int
+    # timings (seconds) and rates (tokens/s)
+    load_s: float | None = None
+    tokenize_s: float | None = None
+    prefill_s: float | None = None
+    prefill_tok_s: float | None = None
+    ttft_s: float | None = None
+    decode_s: float | None = None
+    decode_tok_s: float | None = None
+    itl_p50_s: float | None = None
+    itl_p90_s: float | None = None
+    itl_p99_s: float | None = None
+    itl_samples_s: str | None = None  # space-separated per-token latencies, 2nd token on
+    peak_rss_bytes: int | None = None
+    # hardware fingerprint
+    host_fingerprint: str
+    cpu_model: str
+    cpu_arch: str
+    cpu_cores_physical: int | None = None
+    cpu_cores_logical: int | None = None
+    ram_bytes: int | None = None
+    os_name: str
+    os_release: str | None = None
+    python_version: str | None = None
+    accelerators: str
+    available_eps: str | None = None
+    on_battery: bool | None = None
+    # energy (see the Energy section of the README)
+    energy_method: str  # rapl, nvml+rapl, battery, estimate:tdp, none
+    energy_scope: str | None = None
+    sampling_interval_s: float | None = None
+    idle_power_w: float | None = None
+    prefill_energy_j: float | None = None
+    prefill_energy_net_j: float | None = None
+    decode_energy_j: float | None = None
+    decode_energy_net_j: float | None = None
+    prefill_j_per_tok: float | None = None
+    decode_j_per_tok: float | None = None
+    prefill_avg_power_w: float | None = None
+    decode_avg_power_w: float | None = None
+    energy_warning: str | None = None
+    # thermals
+    cpu_freq_mhz_before: float | None = None
+    cpu_freq_mhz_after: float | None = None
+    cpu_temp_c_before: float | None = None
+    cpu_temp_c_after: float | None = None
+    warnings: str | None = None
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
+TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(ResultRow)}
+REQUIRED: frozenset[str] = frozenset(n for n, t in TYPES.items() if "None" not in t)
+
+
+def format_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"refusing to write a non-finite number ({value})")
+        return repr(value)
+    return str(value)
+
+
+def parse_cell(name: str, text: str, line: int) -> Any:
+    kind = TYPES[name]
+    if text == "":
+        if name in REQUIRED and not kind.startswith("str"):
+            raise EdgebenchError(f"line {line}: column {name} is empty but required")
+        return None if name not in REQUIRED else ""
+    try:
+        if kind.startswith("int"):
+            return int(text)
+        if kind.startswith("float"):
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        if kind.startswith("bool"):
+            if text not in ("true", "false"):
+                raise ValueError
+            return text == "true"
+    except ValueError:
+        raise EdgebenchError(
+            f"line {line}: column {name} has {text!r}, which is not a valid {kind.split()[0]}"
+        ) from None
+    return text
+
+
+def row_to_dict(row: ResultRow) -> dict[str, Any]:
+    return dataclasses.asdict(row)

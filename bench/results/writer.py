@@ -1,0 +1,81 @@
+"""Writing result rows: an append-only, fsync-per-row CSV file, and CSV text for exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Iterable
+
+from bench.errors import EdgebenchError
+from bench.results.schema import COLUMNS, SCHEMA_VERSION, ResultRow, format_cell
+
+
+def format_rows_csv(rows: Iterable[ResultRow]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([format_cell(getattr(row, c)) for c in COLUMNS])
+    return buf.getvalue()
+
+
+class ResultWriter:
+    """Appends rows to a CSV and flushes each one to disk, so an interrupted run loses nothing.
+
+    An existing file is only ever appended to, and only when its header is exactly ours:
+    results files are immutable records.
+    """
+
+    @staticmethod
+    def check(path: Path) -> bool:
+        """Fails now, before anything is measured, if `path` cannot take our rows; True if new."""
+        if not path.parent.is_dir():
+            raise EdgebenchError(
+                f"cannot write results to {path}: directory {path.parent} does not exist "
+                "(create it or pass another --output)"
+            )
+        new = not path.exists() or path.stat().st_size == 0
+        if not new and _read_header(path) != list(COLUMNS):
+            raise EdgebenchError(
+                f"{path} is not an edgebench schema v{SCHEMA_VERSION} results file "
+                "(its header differs); choose a new --output file, nothing was written"
+            )
+        return new
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        new = self.check(path)
+        try:
+            self._file = open(path, "a", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise EdgebenchError(f"cannot write results to {path}: {exc.strerror}") from None
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        if new:
+            self._writer.writerow(COLUMNS)
+            self._sync()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def write(self, row: ResultRow) -> None:
+        self._writer.writerow([format_cell(getattr(row, c)) for c in COLUMNS])
+        self._sync()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "ResultWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        return next(csv.reader(fh), [])
+
+

@@ -1,0 +1,58 @@
+"""Backends by name, imported only when asked for (so `edgebench --help` loads no runtime).
+
+Adding a backend is one module in this folder plus one line in BACKENDS. The value names the
+class as "module:Class" and, optionally, the packages it needs with the hint shown when one is
+missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from bench.errors import EdgebenchError
+from bench.run.backends.base import Backend
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    target: str  # "bench.run.backends.ort:OrtBackend"
+    needs: tuple[str, ...] = ()  # modules that must import
+    hint: str = ""  # what to do when one does not
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    "ort-genai": BackendEntry("bench.run.backends.ort_genai:OrtGenaiBackend",
+                              ("onnxruntime_genai",),
+                              "pip install onnxruntime-genai, or use --backend ort"),
+    "ort": BackendEntry("bench.run.backends.ort:OrtBackend", ("onnxruntime",),
+                        "pip install onnxruntime"),
+}
+
+
+def backend_names() -> tuple[str, ...]:
+    return tuple(BACKENDS)
+
+
+def check_backend_names(names: Sequence[str]) -> None:
+    """Fails before anything is measured on a name no backend has."""
+    for name in names:
+        if name not in BACKENDS:
+            raise EdgebenchError(f"unknown backend {name!r}; available: "
+                                 f"{', '.join(BACKENDS)}")
+
+
+def make_backend(name: str) -> Backend:
+    """A fresh, unloaded backend instance; one line of help when its runtime is missing."""
+    check_backend_names([name])
+    entry = BACKENDS[name]
+    module_name, _, attr = entry.target.partition(":")
+    try:
+        for needed in entry.needs:
+            importlib.import_module(needed)
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise EdgebenchError(f"backend {name} needs {exc.name or 'a missing package'}: "
+                             f"{entry.hint}") from None
+    return getattr(module, attr)()

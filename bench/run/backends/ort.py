@@ -1,0 +1,195 @@
+"""Plain onnxruntime.InferenceSession with edgebench's own greedy loop and KV-cache management.
+
+This is the backend that reaches every execution provider the installed onnxruntime offers.
+Speed comes from IO binding: one KV buffer per layer, preallocated for the whole generation,
+bound as both past and present (GroupQueryAttention writes the new entries in place), so no
+token ever copies the cache. Feeding present outputs back as new inputs instead copies the
+whole cache every step and costs 20-35% (DESIGN.md, known pitfalls).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench.run.backends.base import BackendVersions
+from bench.errors import EdgebenchError
+
+# edgebench EP names -> onnxruntime provider names
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+    "nnapi": "NnapiExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "migraphx": "MIGraphXExecutionProvider",
+    "webgpu": "WebGpuExecutionProvider",
+    "azure": "AzureExecutionProvider",
+}
+
+
+def available_eps() -> list[str]:
+    """edgebench names of the EPs this onnxruntime build offers."""
+    import onnxruntime as ort
+
+    reverse = {v: k for k, v in PROVIDERS.items()}
+    return [reverse.get(p, p) for p in ort.get_available_providers()]
+
+
+def check_ep(ep: str) -> str:
+    """Maps an edgebench EP name to the provider name, or says exactly what is available."""
+    provider = PROVIDERS.get(ep)
+    offered = available_eps()
+    if provider is None:
+        raise EdgebenchError(
+            f"unknown execution provider {ep!r}; known: {', '.join(PROVIDERS)} "
+            f"(this onnxruntime offers: {', '.join(offered)})")
+    if ep not in offered:
+        raise EdgebenchError(
+            f"execution provider {ep!r} is not in this onnxruntime build (it offers "
+            f"{', '.join(offered)}); install the onnxruntime package that ships it, e.g. "
+            "onnxruntime-gpu for cuda, onnxruntime-openvino, onnxruntime-qnn")
+    return provider
+
+
+class OrtBackend:
+    name = "ort"
+
+    def __init__(self) -> None:
+        self._session: Any = None
+        self._threads = 0
+        self._ep = "cpu"
+
+    def load(self, model_dir: Path, *, ep: str, threads: int) -> None:
+        import numpy as np
+        import onnxruntime as ort
+
+        self._np, self._ort = np, ort
+        provider = check_ep(ep)
+        self._ep, self._threads = ep, threads
+        genai = json.loads((model_dir / "genai_config.json").read_text())["model"]
+        decoder = genai["decoder"]
+        self._layers = int(decoder["num_hidden_layers"])
+        self._kv_heads = int(decoder["num_key_value_heads"])
+        self._head_size = int(decoder["head_size"])
+        names_in, names_out = decoder["inputs"], decoder["outputs"]
+        self._past_k = [names_in["past_key_names"] % i for i in range(self._layers)]
+        self._past_v = [names_in["past_value_names"] % i for i in range(self._layers)]
+        self._present_k = [names_out["present_key_names"] % i for i in range(self._layers)]
+        self._present_v = [names_out["present_value_names"] % i for i in range(self._layers)]
+        self._input_ids_name = names_in["input_ids"]
+        self._mask_name = names_in["attention_mask"]
+        self._logits_name = names_out["logits"]
+        eos = genai.get("eos_token_id", [])
+        self._eos_ids = [eos] if isinstance(eos, int) else list(eos)
+        self._vocab = int(genai["vocab_size"])
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(
+                str(model_dir / decoder["filename"]), sess_options=options, providers=[provider])
+        except Exception as exc:
+            raise EdgebenchError(
+                f"onnxruntime could not create a session for {model_dir} on EP {ep}: "
+                f"{str(exc).splitlines()[0][:300]}") from None
+        used = self._session.get_providers()[0]
+        if used != provider:
+            raise EdgebenchError(
+                f"EP {ep} was requested but onnxruntime fell back to {used}; "
+                "check the EP's drivers and libraries")
+        types = {i.name: i.type for i in self._session.get_inputs()}
+        self._kv_dtype = np.float16 if "float16" in types[self._past_k[0]] else np.float32
+        self._device = "cpu"  # KV buffers live in host memory; device EPs copy as they need
+
+    def begin(self, max_length: int, *, ignore_eos: bool = True) -> None:
+        np = self._np
+        self._max_length = max_length
+        self._ignore_eos = ignore_eos
+        shape = (1, self._kv_heads, max_length, self._head_size)
+        self._kv = [np.zeros(shape, dtype=self._kv_dtype) for _ in range(2 * self._layers)]
+        self._kv_values = [self._ort.OrtValue.ortvalue_from_numpy(a) for a in self._kv]
+        self._mask = np.ones((1, max_length), dtype=np.int64)
+        self._step_ids = np.zeros((1, 1), dtype=np.int64)
+        self._step_logits = np.zeros((1, 1, self._vocab), dtype=np.float32)
+        self._step_logits_value = self._ort.OrtValue.ortvalue_from_numpy(self._step_logits)
+        self._length = 0
+        self._pending: int | None = None
+        self._logits = None
+        binding = self._session.io_binding()
+        for i in range(self._layers):
+            k, v = self._kv_values[2 * i], self._kv_values[2 * i + 1]
+            binding.bind_ortvalue_input(self._past_k[i], k)
+            binding.bind_ortvalue_input(self._past_v[i], v)
+            binding.bind_ortvalue_output(self._present_k[i], k)
+            binding.bind_ortvalue_output(self._present_v[i], v)
+        # bound last: get_outputs() follows binding order, so the prefill's logits are [-1]
+        binding.bind_ortvalue_output(self._logits_name, self._step_logits_value)
+        self._binding = binding
+
+    def _run(self, ids: Any) -> Any:
+        """One forward pass over `ids` appended at the current length; returns last logits."""
+        n = ids.shape[1]
+        total = self._length + n
+        if total > self._max_length:
+            raise EdgebenchError(
+                f"generation reached {total} tokens, past the {self._max_length} reserved")
+        b = self._binding
+        b.bind_cpu_input(self._input_ids_name, ids)
+        b.bind_cpu_input(self._mask_name, self._mask[:, :total])
+        self._session.run_with_iobinding(b)
+        self._length = total
+        if n > 1:  # prefill: ORT allocated logits for every prompt position
+            return b.get_outputs()[-1].numpy()[0, -1]  # logits are bound last
+        return self._step_logits[0, -1]
+
+    def prefill(self, prompt_ids: Sequence[int]) -> None:
+        np = self._np
+        ids = np.asarray(prompt_ids, dtype=np.int64).reshape(1, -1)
+        if ids.shape[1] > 1:
+            self._binding.bind_output(self._logits_name, "cpu")
+        self._logits = self._run(ids)
+        # every later step writes into one preallocated buffer, bound once here
+        self._binding.bind_ortvalue_output(self._logits_name, self._step_logits_value)
+        self._pending = None
+
+    def _select(self, logits: Any) -> int:
+        if self._ignore_eos and self._eos_ids:
+            logits[self._eos_ids] = -self._np.inf  # in place: the buffer is rewritten next step
+        return int(logits.argmax())
+
+    def next_token(self) -> int:
+        if self._pending is not None:
+            self._step_ids[0, 0] = self._pending
+            self._logits = self._run(self._step_ids)
+        token = self._select(self._logits)
+        self._pending = token
+        return token
+
+    def close(self) -> None:
+        self._binding = None
+        self._session = None
+        self._kv = []
+        self._kv_values = []
+
+    def versions(self) -> BackendVersions:
+        import onnxruntime as ort
+
+        try:
+            import onnxruntime_genai as og
+            genai_version: str | None = og.__version__
+        except ImportError:
+            genai_version = None
+        return BackendVersions(ort.__version__, ort.__version__, genai_version)
+
+    def ep_options(self) -> dict[str, str]:
+        return {"intra_op_num_threads": str(self._threads), "inter_op_num_threads": "1",
+                "graph_optimization_level": "ORT_ENABLE_ALL", "io_binding": "shared_kv_buffer"}

@@ -1,0 +1,109 @@
+"""What to run: test shapes, loaded-model targets and the sweep plan (the cross product).
+
+The plan says what; the runner (run/runner.py) says how. Keeping them apart lets tests build a
+plan by hand and lets `edgebench run` build one from its arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from bench.errors import EdgebenchError
+
+DEFAULT_CHAT_SYSTEM = "You are a helpful assistant."
+DEFAULT_CHAT_PROMPT = "Explain why the sky is blue."
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One test: `pp512` (prompt only), `tg128` (generation after BOS), `pp512+tg128`, `chat`."""
+
+    name: str
+    n_prompt: int | None  # None: the chat prompt, whose length the tokenizer decides
+    n_gen: int
+
+    @staticmethod
+    def pp(n: int) -> "Shape":
+        return Shape(f"pp{n}", n, 1)  # one generated token so TTFT is measured too
+
+    @staticmethod
+    def tg(n: int) -> "Shape":
+        return Shape(f"tg{n}", 1, n)
+
+    @staticmethod
+    def pg(p: int, g: int) -> "Shape":
+        return Shape(f"pp{p}+tg{g}", p, g)
+
+    @staticmethod
+    def chat(n_gen: int) -> "Shape":
+        return Shape("chat", None, n_gen)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A loaded-model point of the sweep: everything but the shape."""
+
+    model: Any  # bench.models.folder.ModelFolder (or anything with its fields)
+    backend: str
+    ep: str
+    threads: int
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    targets: tuple[Target, ...]
+    shapes: tuple[Shape, ...]
+    reps: int = 5
+    warmup: int = 1
+    cooldown_s: float = 0.0
+    interleave: bool = False
+    chat_system: str = DEFAULT_CHAT_SYSTEM
+    chat_prompt: str = DEFAULT_CHAT_PROMPT
+
+    @property
+    def total_runs(self) -> int:
+        return len(self.targets) * len(self.shapes) * (self.reps + self.warmup)
+
+
+def config_id(target: Target, shape: Shape) -> str:
+    return "/".join([target.model.model_id, target.model.variant, target.backend, target.ep,
+                     f"t{target.threads}", shape.name])
+
+
+def make_shapes(prompt_tokens: Sequence[int], gen_tokens: Sequence[int],
+                pairs: Sequence[tuple[int, int]], chat_tokens: int | None) -> list[Shape]:
+    """llama-bench's ppN and tgN, combined ppP+tgG, and the chat shape (None: no chat)."""
+    shapes = [Shape.pp(n) for n in prompt_tokens]
+    shapes += [Shape.tg(n) for n in gen_tokens]
+    shapes += [Shape.pg(p, g) for p, g in pairs]
+    if chat_tokens is not None:
+        shapes.append(Shape.chat(chat_tokens))
+    if not shapes:
+        raise EdgebenchError("no test selected: give --prompt-tokens, --gen-tokens, --pg or "
+                             "--chat")
+    return shapes
+
+
+def make_plan(folders: Sequence[Any], shapes: Sequence[Shape], *, backends: Sequence[str],
+              eps: Sequence[str], threads: Sequence[int], reps: int, warmup: int,
+              cooldown_s: float, interleave: bool) -> RunPlan:
+    """The cross product folders × backends × EPs × threads, checked against each context."""
+    from bench import paths
+    from bench.models import recipes
+
+    longest = max((s.n_prompt or 0) + s.n_gen for s in shapes)
+    for folder in folders:
+        if folder.context_length and longest > folder.context_length:
+            raise EdgebenchError(
+                f"a test needs {longest} tokens but {folder.model_id} has a context of "
+                f"{folder.context_length}; lower --prompt-tokens/--gen-tokens")
+    targets = tuple(Target(f, b, ep, t) for f in folders for b in backends
+                    for ep in eps for t in threads)
+    chat_system, chat_prompt = DEFAULT_CHAT_SYSTEM, DEFAULT_CHAT_PROMPT
+    if folders and (paths.recipes_dir() / f"{folders[0].model_id}.toml").exists():
+        recipe = recipes.get_recipe(folders[0].model_id)
+        chat_system, chat_prompt = recipe.chat_system, recipe.chat_prompt
+    return RunPlan(targets=targets, shapes=tuple(shapes), reps=reps, warmup=warmup,
+                   cooldown_s=cooldown_s, interleave=interleave,
+                   chat_system=chat_system, chat_prompt=chat_prompt)

@@ -1,0 +1,2 @@
+"""Stage serve: the upload service (app, storage) and its client.
+"""

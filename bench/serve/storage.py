@@ -1,0 +1,173 @@
+"""Storage for the upload service: one table of schema rows, one of hashed upload tokens.
+
+SQLAlchemy Core with portable types only (Text, BigInteger, Double, Boolean), so the same code
+runs on SQLite (the default) and PostgreSQL. Built per Store, never at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+
+from bench.results import schema
+from bench.results.schema import COLUMNS, ResultRow
+
+_SA_TYPES = {"int": sa.BigInteger, "float": sa.Double, "bool": sa.Boolean, "str": sa.Text}
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def token_hash(token: str) -> str:
+    """Only this hash is stored: a leaked database does not leak working tokens."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Tables:
+    metadata: sa.MetaData
+    results: sa.Table
+    tokens: sa.Table
+
+
+def make_tables() -> Tables:
+    metadata = sa.MetaData()
+    result_columns = [
+        sa.Column(name, _SA_TYPES[schema.TYPES[name].split()[0]](),
+                  nullable=name not in schema.REQUIRED)
+        for name in COLUMNS
+    ]
+    results = sa.Table(
+        "results", metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        *result_columns,
+        sa.Column("uploaded_utc", sa.Text, nullable=False),
+        sa.Column("token_id", sa.Integer, nullable=True),
+        sa.UniqueConstraint("run_id", "config_id", "rep", name="uq_results_run_config_rep"),
+        sa.Index("ix_results_model_id", "model_id"),
+        sa.Index("ix_results_host_fingerprint", "host_fingerprint"),
+        sa.Index("ix_results_cpu_model", "cpu_model"),
+    )
+    tokens = sa.Table(
+        "upload_tokens", metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("token_sha256", sa.Text, nullable=False, unique=True),
+        sa.Column("created_utc", sa.Text, nullable=False),
+    )
+    return Tables(metadata, results, tokens)
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    stored: int
+    duplicates: int
+    conflicts: tuple[tuple[int, str], ...]  # (index in the upload, message): same key, new content
+
+
+def make_engine(db_url: str) -> sa.Engine:
+    """SQLite needs cross-thread use (the web server's thread pool) and its folder to exist."""
+    url = sa.make_url(db_url)
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False}
+        if url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
+    return sa.create_engine(url, **kwargs)
+
+
+class Store:
+    """The database behind one app instance; create_all is idempotent."""
+
+    def __init__(self, db_url: str) -> None:
+        self.engine = make_engine(db_url)
+        self.tables = make_tables()
+        self.tables.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def create_token(self, name: str) -> str:
+        # prefixed: a token_urlsafe may start with "-", which `--token TOKEN` would take for an option
+        token = "eb_" + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(self.tables.tokens.insert().values(
+                name=name, token_sha256=token_hash(token), created_utc=_utc_now()))
+        return token
+
+    def token_id(self, token: str) -> int | None:
+        t = self.tables.tokens
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(t.c.id).where(t.c.token_sha256 == token_hash(token))
+                                ).scalar_one_or_none()
+
+    def store_rows(self, rows: Sequence[ResultRow], token_id: int | None) -> StoreOutcome:
+        """All new rows in one transaction, or none: known keys count as duplicates when equal
+        and as conflicts (nothing stored) when their content differs."""
+        r = self.tables.results
+        run_ids = sorted({row.run_id for row in rows})
+        with self.engine.begin() as conn:
+            existing: dict[tuple[str, str, int], ResultRow] = {}
+            for chunk in _chunks(run_ids, 500):
+                for rec in conn.execute(sa.select(*[r.c[c] for c in COLUMNS])
+                                        .where(r.c.run_id.in_(chunk))).mappings():
+                    row = _to_row(rec)
+                    existing[(row.run_id, row.config_id, row.rep)] = row
+            new: list[dict[str, Any]] = []
+            conflicts: list[tuple[int, str]] = []
+            duplicates = 0
+            now = _utc_now()
+            for index, row in enumerate(rows):
+                old = existing.get((row.run_id, row.config_id, row.rep))
+                if old is None:
+                    new.append({**schema.row_to_dict(row), "uploaded_utc": now,
+                                "token_id": token_id})
+                elif old == row:
+                    duplicates += 1
+                else:
+                    diff = [c for c in COLUMNS if getattr(old, c) != getattr(row, c)]
+                    conflicts.append((index, "a stored row has the same run_id, config_id and "
+                                             f"rep but different {', '.join(diff[:5])}"))
+            if conflicts:
+                return StoreOutcome(0, duplicates, tuple(conflicts))
+            if new:
+                conn.execute(r.insert(), new)
+        return StoreOutcome(len(new), duplicates, ())
+
+    def query_rows(self, device: str | None = None, model: str | None = None) -> list[ResultRow]:
+        """device matches host_fingerprint or cpu_model; model matches model_id."""
+        r = self.tables.results
+        stmt = sa.select(*[r.c[c] for c in COLUMNS]).order_by(r.c.id)
+        if device:
+            stmt = stmt.where(sa.or_(r.c.host_fingerprint == device, r.c.cpu_model == device))
+        if model:
+            stmt = stmt.where(r.c.model_id == model)
+        with self.engine.connect() as conn:
+            return [_to_row(rec) for rec in conn.execute(stmt).mappings()]
+
+    def count_rows(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.tables.results)
+                                ).scalar_one()
+
+
+def _to_row(rec: Any) -> ResultRow:
+    values = {c: rec[c] for c in COLUMNS}
+    for c in COLUMNS:  # drivers may hand back Decimal or int for Double; the schema wants float
+        if values[c] is not None and schema.TYPES[c].startswith("float"):
+            values[c] = float(values[c])
+    return ResultRow(**values)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
