@@ -4,7 +4,8 @@ This is the backend that reaches every execution provider the installed onnxrunt
 Speed comes from IO binding: one KV buffer per layer, preallocated for the whole generation,
 bound as both past and present (GroupQueryAttention writes the new entries in place), so no
 token ever copies the cache. Feeding present outputs back as new inputs instead copies the
-whole cache every step and costs 20-35% (DESIGN.md, known pitfalls).
+whole cache every step and costs 20-35% (DESIGN.md, known pitfalls). The buffers live in the
+EP's device memory and take the model's declared element types (ort_device.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from bench.run.backends import ort_device
 from bench.run.backends.base import BackendVersions
 from bench.errors import EdgebenchError
 
@@ -53,8 +55,7 @@ def check_ep(ep: str) -> str:
     if ep not in offered:
         raise EdgebenchError(
             f"execution provider {ep!r} is not in this onnxruntime build (it offers "
-            f"{', '.join(offered)}); install the onnxruntime package that ships it, e.g. "
-            "onnxruntime-gpu for cuda, onnxruntime-openvino, onnxruntime-qnn")
+            f"{', '.join(offered)}); install {ort_device.install_hint(ep)}")
     return provider
 
 
@@ -65,6 +66,7 @@ class OrtBackend:
         self._session: Any = None
         self._threads = 0
         self._ep = "cpu"
+        self._device, self._device_id = "cpu", 0
 
     def load(self, model_dir: Path, *, ep: str, threads: int) -> None:
         import numpy as np
@@ -98,29 +100,43 @@ class OrtBackend:
             self._session = ort.InferenceSession(
                 str(model_dir / decoder["filename"]), sess_options=options, providers=[provider])
         except Exception as exc:
-            raise EdgebenchError(
-                f"onnxruntime could not create a session for {model_dir} on EP {ep}: "
-                f"{str(exc).splitlines()[0][:300]}") from None
+            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            hint = "" if ep == "cpu" else f"; EP {ep} needs {ort_device.install_hint(ep)}"
+            raise EdgebenchError(f"onnxruntime could not create a session for {model_dir} on "
+                                 f"EP {ep}: {reason}{hint}") from None
         used = self._session.get_providers()[0]
-        if used != provider:
+        if used != provider:  # the EP's libraries failed to load: onnxruntime logs and goes on
             raise EdgebenchError(
-                f"EP {ep} was requested but onnxruntime fell back to {used}; "
-                "check the EP's drivers and libraries")
-        types = {i.name: i.type for i in self._session.get_inputs()}
-        self._kv_dtype = np.float16 if "float16" in types[self._past_k[0]] else np.float32
-        self._device = "cpu"  # KV buffers live in host memory; device EPs copy as they need
+                f"EP {ep} was requested but onnxruntime fell back to {used}; EP {ep} needs "
+                f"{ort_device.install_hint(ep)}")
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        for name, declared in ((self._past_k[0], inputs), (self._logits_name, outputs)):
+            if name not in declared:
+                raise EdgebenchError(f"{model_dir / decoder['filename']} has no {name!r}, which "
+                                     "its genai_config.json names; rebuild the model folder")
+        logits = outputs[self._logits_name]
+        self._kv_dtype = ort_device.numpy_dtype(inputs[self._past_k[0]].type, "its KV cache")
+        self._logits_dtype = ort_device.numpy_dtype(logits.type, "its logits")
+        self._last_only = ort_device.last_position_only(logits.shape)
+        self._device = ort_device.device_type(ep)
 
     def begin(self, max_length: int, *, ignore_eos: bool = True) -> None:
         np = self._np
         self._max_length = max_length
         self._ignore_eos = ignore_eos
+        # free the previous generation's cache before allocating the next (device memory)
+        self._binding, self._kv, self._kv_values = None, [], []
         shape = (1, self._kv_heads, max_length, self._head_size)
-        self._kv = [np.zeros(shape, dtype=self._kv_dtype) for _ in range(2 * self._layers)]
-        self._kv_values = [self._ort.OrtValue.ortvalue_from_numpy(a) for a in self._kv]
+        where = (self._device, self._device_id)
+        self._kv = [ort_device.allocate(shape, self._kv_dtype, *where)
+                    for _ in range(2 * self._layers)]
+        self._kv_values = [b.value for b in self._kv]
         self._mask = np.ones((1, max_length), dtype=np.int64)
         self._step_ids = np.zeros((1, 1), dtype=np.int64)
-        self._step_logits = np.zeros((1, 1, self._vocab), dtype=np.float32)
-        self._step_logits_value = self._ort.OrtValue.ortvalue_from_numpy(self._step_logits)
+        step = ort_device.allocate((1, 1, self._vocab), self._logits_dtype, *where)
+        # host view of the step logits, or None when they live on the device (read back by copy)
+        self._step_logits, self._step_logits_value = step.host, step.value
         self._length = 0
         self._pending: int | None = None
         self._logits = None
@@ -135,8 +151,13 @@ class OrtBackend:
         binding.bind_ortvalue_output(self._logits_name, self._step_logits_value)
         self._binding = binding
 
-    def _run(self, ids: Any) -> Any:
-        """One forward pass over `ids` appended at the current length; returns last logits."""
+    def _run(self, ids: Any, whole_prompt: bool = False) -> Any:
+        """One forward pass over `ids` appended at the current length; returns last logits.
+
+        The logits come back in host memory: the step buffer's host view, or a copy from device
+        memory of the one position it holds. `whole_prompt`: they went to a buffer ORT allocated
+        for every prompt position (a model without a pruned LM head), which is copied whole.
+        """
         n = ids.shape[1]
         total = self._length + n
         if total > self._max_length:
@@ -147,23 +168,27 @@ class OrtBackend:
         b.bind_cpu_input(self._mask_name, self._mask[:, :total])
         self._session.run_with_iobinding(b)
         self._length = total
-        if n > 1:  # prefill: ORT allocated logits for every prompt position
+        if whole_prompt:  # on a device, numpy() copies every prompt position back
             return b.get_outputs()[-1].numpy()[0, -1]  # logits are bound last
-        return self._step_logits[0, -1]
+        host = self._step_logits
+        return host[0, -1] if host is not None else self._step_logits_value.numpy()[0, -1]
 
     def prefill(self, prompt_ids: Sequence[int]) -> None:
         np = self._np
         ids = np.asarray(prompt_ids, dtype=np.int64).reshape(1, -1)
-        if ids.shape[1] > 1:
-            self._binding.bind_output(self._logits_name, "cpu")
-        self._logits = self._run(ids)
-        # every later step writes into one preallocated buffer, bound once here
-        self._binding.bind_ortvalue_output(self._logits_name, self._step_logits_value)
+        whole_prompt = ids.shape[1] > 1 and not self._last_only
+        if whole_prompt:
+            self._binding.bind_output(self._logits_name, self._device, self._device_id)
+        self._logits = self._run(ids, whole_prompt)
+        if whole_prompt:  # every later step writes into the one preallocated buffer
+            self._binding.bind_ortvalue_output(self._logits_name, self._step_logits_value)
         self._pending = None
 
     def _select(self, logits: Any) -> int:
         if self._ignore_eos and self._eos_ids:
-            logits[self._eos_ids] = -self._np.inf  # in place: the buffer is rewritten next step
+            # in place on host logits: the step buffer, or a copy read back from the device;
+            # either is rewritten before it is read again
+            logits[self._eos_ids] = -self._np.inf
         return int(logits.argmax())
 
     def next_token(self) -> int:
@@ -192,4 +217,5 @@ class OrtBackend:
 
     def ep_options(self) -> dict[str, str]:
         return {"intra_op_num_threads": str(self._threads), "inter_op_num_threads": "1",
-                "graph_optimization_level": "ORT_ENABLE_ALL", "io_binding": "shared_kv_buffer"}
+                "graph_optimization_level": "ORT_ENABLE_ALL", "io_binding": "shared_kv_buffer",
+                "buffer_device": self._device}
