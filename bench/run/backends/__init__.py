@@ -8,6 +8,7 @@ missing.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -33,6 +34,14 @@ BACKENDS: dict[str, BackendEntry] = {
 
 def backend_names() -> tuple[str, ...]:
     return tuple(BACKENDS)
+
+
+def default_backends() -> tuple[str, ...]:
+    """ort-genai and ort where onnxruntime-genai is installed, else ort: the base install (no
+    genai extra) must run by default. find_spec looks without importing the runtime."""
+    if importlib.util.find_spec("onnxruntime_genai") is not None:
+        return ("ort-genai", "ort")
+    return ("ort",)
 
 
 def check_backend_names(names: Sequence[str]) -> None:
