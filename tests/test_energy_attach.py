@@ -1,4 +1,5 @@
-"""An external meter's log attached after the run, with the meter's clock running behind."""
+"""An external meter's log attached after the run, with the meter's clock running behind, and
+the scope the log or --scope says the meter measured (refused when neither says)."""
 
 from datetime import datetime, timezone
 
@@ -20,10 +21,10 @@ def _results(tmp_path):
     return path
 
 
-def _log(tmp_path, offset_s: float):
+def _log(tmp_path, offset_s: float, scope_line: str | None = "# scope: wall_ac"):
     """6 W before 05:00:02 and 9 W after, logged every 0.5 s by a meter `offset_s` behind."""
     start = datetime(2026, 11, 22, 5, 0, 0, tzinfo=timezone.utc).timestamp()
-    lines = ["timestamp,power_w"]
+    lines = ([scope_line] if scope_line else []) + ["timestamp,power_w"]
     t = start - 5
     while t <= start + 15:
         lines.append(f"{t - offset_s:.1f},{6.0 if t < start + 2 else 9.0}")
@@ -62,3 +63,42 @@ def test_attach_never_overwrites(tmp_path):
     from bench.energy.attach import attach_file
     with pytest.raises(EdgebenchError, match="immutable"):
         attach_file(results, _log(tmp_path, 0), 0.0, results)
+
+
+def test_scope_comes_from_the_log(tmp_path):
+    out = tmp_path / "with_energy.csv"
+    log = _log(tmp_path, 0.0, "# Scope: system_dc (USB-C meter between charger and board)")
+    done = run_cli("energy", "attach", str(_results(tmp_path)), "--power-log", str(log), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    (row,) = read_rows(out)
+    assert (row.energy_method, row.energy_scope) == ("external", "system_dc")
+
+
+def test_scope_comes_from_the_option(tmp_path):
+    out = tmp_path / "with_energy.csv"
+    done = run_cli("energy", "attach", str(_results(tmp_path)), "--power-log",
+                   str(_log(tmp_path, 0.0, None)), "--scope", "system_dc", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    (row,) = read_rows(out)
+    assert row.energy_scope == "system_dc"
+
+
+def test_unknown_scope_is_refused_in_one_line(tmp_path):
+    out = tmp_path / "with_energy.csv"
+    done = run_cli("energy", "attach", str(_results(tmp_path)), "--power-log",
+                   str(_log(tmp_path, 0.0, None)), "-o", str(out))
+    assert done.returncode == 2 and "--scope wall_ac" in done.stderr and "system_dc" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("scope_line, option, match", [
+    ("# scope: wall_ac", "system_dc", "says '# scope: wall_ac' but --scope system_dc"),
+    (None, "dc", "--scope: scope 'dc' is not one of wall_ac, system_dc"),
+    ("# scope: wall", None, "line 1: scope 'wall' is not one of"),
+])
+def test_contradicting_or_unknown_scope_names_are_refused(tmp_path, scope_line, option, match):
+    from bench.energy.attach import attach_file
+    out = tmp_path / "with_energy.csv"
+    with pytest.raises(EdgebenchError, match=match):
+        attach_file(_results(tmp_path), _log(tmp_path, 0.0, scope_line), 0.0, out, option)
+    assert not out.exists()

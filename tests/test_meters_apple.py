@@ -53,7 +53,8 @@ class Clock:
 def test_soc_meter_reads_cumulative_mj_per_block():
     mon, clock = FakeZeusMonitor(), Clock()
     meter = AppleSocMeter(mon, clock=clock)
-    assert (meter.method, meter.scope, meter.is_estimate, meter.sampling_interval_s) == ("apple", "soc", False, None)
+    # the OS's model-based IOReport figures, scoped to the blocks summed (ane: no channel here)
+    assert (meter.method, meter.scope, meter.is_estimate, meter.sampling_interval_s) == ("apple-ioreport", "cpu+gpu+dram", False, None)
     meter.start()
     start = meter.read()
     mon.mj.update(cpu_total_mj=4_000, gpu_mj=1_500, dram_mj=700, gpu_sram_mj=60)
@@ -67,7 +68,19 @@ def test_soc_meter_reads_cumulative_mj_per_block():
 def test_probe_apple():
     assert probe_apple(None, system="Linux").detail == "not macOS"
     probe = probe_apple(FakeZeusMonitor(), system="Darwin")
-    assert probe.available and "cpu" in probe.detail
+    assert probe.available and "cpu" in probe.detail and "apple-ioreport" in probe.detail
+    assert (probe.method, probe.scope) == ("apple", "cpu+gpu+dram")  # `--energy apple` selects it
+
+
+def test_scope_lists_every_channel_the_chip_has_and_only_those():
+    mon = FakeZeusMonitor()
+    mon.mj.update(ane_mj=30)
+    assert AppleSocMeter(mon).scope == "cpu+gpu+ane+dram"
+    mon.mj.update(dram_mj=None, gpu_sram_mj=None)  # an older chip without DRAM counters
+    assert AppleSocMeter(mon).scope == "cpu+gpu+ane"
+    mon.mj = {k: None for k in mon.mj}
+    with pytest.raises(EdgebenchError, match="no energy channels"):
+        AppleSocMeter(mon)
 
 
 def test_ioreg_parse_top_level_only_and_signed_amperage():

@@ -1,13 +1,16 @@
-"""External power-meter CSV logs: watts and cumulative Wh forms, clock offset, malformed files."""
+"""External power-meter CSV logs: watts and cumulative Wh forms, clock offset, malformed files,
+and the scope the log (`# scope:`) or the user says the meter measured."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.energy.meters.external import (ExternalLogMeter, energy_between, load_power_log, probe_external)
+from bench.energy.meters.external import (ExternalLogMeter, energy_between, load_power_log, open_meter, probe_external, resolve_scope)
 
 T0 = 1_767_000_000.0  # unix seconds
 
@@ -73,8 +76,8 @@ def test_live_log_meter_and_probe(tmp_path):
     path = tmp_path / "live.csv"
     path.write_text("timestamp,power_w\n" + "\n".join(f"{T0 + i},{10.0}" for i in range(5)) + "\n")
     wall = [T0 + 1.0]
-    meter = ExternalLogMeter(path, wall_clock=lambda: wall[0], clock=lambda: wall[0] - T0)
-    assert meter.update_period_s == 1.0 and meter.method == "external"
+    meter = ExternalLogMeter(path, scope="system_dc", wall_clock=lambda: wall[0], clock=lambda: wall[0] - T0)
+    assert meter.update_period_s == 1.0 and (meter.method, meter.scope) == ("external", "system_dc")
     meter.start()
     a = meter.read()
     wall[0] = T0 + 3.5
@@ -84,4 +87,47 @@ def test_live_log_meter_and_probe(tmp_path):
     with pytest.raises(EdgebenchError, match="covers"):
         meter.read()
     assert probe_external(None).detail.startswith("no power log given")
-    assert probe_external(path).available
+    probe = probe_external(path)  # the log is usable; only the scope is missing
+    assert probe.available and probe.scope == "unknown" and "--scope wall_ac" in probe.detail
+    assert probe_external(path, scope="wall_ac").scope == "wall_ac"
+
+
+def _log(tmp_path: Path, head: str = "") -> Path:
+    path = tmp_path / "m.csv"
+    path.write_text(head + "timestamp,power_w\n" + "\n".join(f"{T0 + i},{5.0}" for i in range(4)) + "\n")
+    return path
+
+
+def test_scope_line_in_the_log(tmp_path):
+    assert load_power_log(_log(tmp_path, "# meter: FNIRSI FNB58\n# scope: system_dc\n")).scope == "system_dc"
+    assert load_power_log(_log(tmp_path, "#SCOPE=Wall_AC ; Shelly plug\n")).scope == "wall_ac"
+    assert load_power_log(_log(tmp_path, "# scope of this test: phone idle\n")).scope is None
+    assert load_power_log(_log(tmp_path)).scope is None
+    with pytest.raises(EdgebenchError, match=r"m\.csv line 2: second scope 'system_dc' contradicts 'wall_ac'"):
+        load_power_log(_log(tmp_path, "# scope: wall_ac\n# scope: system_dc\n"))
+    with pytest.raises(EdgebenchError, match=r"m\.csv line 1: scope 'dc' is not one of"):
+        load_power_log(_log(tmp_path, "# scope: dc\n"))
+
+
+def test_resolve_scope_agrees_or_refuses(tmp_path):
+    said = load_power_log(_log(tmp_path, "# scope: system_dc\n"))
+    assert resolve_scope(said, None) == "system_dc" and resolve_scope(said, " System_DC ") == "system_dc"
+    with pytest.raises(EdgebenchError, match="says '# scope: system_dc' but --scope wall_ac"):
+        resolve_scope(said, "wall_ac")
+    silent = load_power_log(_log(tmp_path))
+    assert resolve_scope(silent, "wall_ac") == "wall_ac"
+    with pytest.raises(EdgebenchError) as refused:
+        resolve_scope(silent, None)
+    assert "does not say what the meter measured" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_live_meter_reports_the_same_scope(tmp_path):
+    def ctx(path, scope=None):
+        return SimpleNamespace(power_log=path, clock_offset_s=0.0, power_log_scope=scope)
+
+    assert open_meter(ctx(_log(tmp_path, "# scope: system_dc\n"))).scope == "system_dc"
+    assert open_meter(ctx(_log(tmp_path), "wall_ac")).scope == "wall_ac"
+    with pytest.raises(EdgebenchError, match="--scope wall_ac"):
+        open_meter(ctx(_log(tmp_path)))
+    with pytest.raises(EdgebenchError, match="--scope wall_ac"):
+        ExternalLogMeter(_log(tmp_path))

@@ -71,6 +71,10 @@ def energy_options(parser: argparse.ArgumentParser) -> None:
                         help="CSV written live by an external power meter (timestamp + W or Wh)")
     parser.add_argument("--clock-offset", type=float, default=0.0, metavar="S",
                         help="seconds to add to the power log's timestamps to match this clock")
+    parser.add_argument("--scope", metavar="wall_ac|system_dc",
+                        help="what the --power-log meter measured: wall_ac (smart plug) or "
+                             "system_dc (USB-C meter into the device); needed unless the log has "
+                             "a '# scope: ...' line")
     parser.add_argument("--device-profile", metavar="ID",
                         help="hardware profile (estimate figures, cost verdict); default: exact "
                              "match of this CPU")

@@ -3,7 +3,9 @@
 A USB-C meter or smart plug logs on its own clock while the phone or board runs; the log only
 exists afterwards. Each row's windows are rebuilt from its own timestamps (prefill: started_utc
 to started_utc + ttft_s; decode: to finished_utc) and the log is integrated between them.
-The original results file is never rewritten: attached rows go to a new file.
+The original results file is never rewritten: attached rows go to a new file. The rows' scope is
+what the log (`# scope:` line) or the user (`scope`) says the meter measured; a log that says
+nothing is refused, because wall AC and device DC joules must never be mixed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
-from bench.energy.meters.external import PowerLog, energy_between
+from bench.energy.meters.external import PowerLog, energy_between, resolve_scope
 from bench.results.schema import ResultRow
 
 
@@ -21,7 +23,8 @@ def _unix_s(rfc3339: str) -> float:
     return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
-def attach(rows: Sequence[ResultRow], log: PowerLog) -> list[ResultRow]:
+def attach(rows: Sequence[ResultRow], log: PowerLog, scope: str | None = None) -> list[ResultRow]:
+    energy_scope = resolve_scope(log, scope)
     out = []
     period_s = log.median_interval_s
     for row in rows:
@@ -35,7 +38,7 @@ def attach(rows: Sequence[ResultRow], log: PowerLog) -> list[ResultRow]:
                     f"{period_s:.3g} s: use longer tests" for name, dur in
                     (("prefill", first - start), ("decode", end - first)) if dur < period_s]
         out.append(dataclasses.replace(
-            row, energy_method="external", energy_scope="wall_ac", sampling_interval_s=period_s,
+            row, energy_method="external", energy_scope=energy_scope, sampling_interval_s=period_s,
             idle_power_w=None, prefill_energy_j=prefill_j, prefill_energy_net_j=None,
             decode_energy_j=decode_j, decode_energy_net_j=None,
             prefill_j_per_tok=prefill_j / row.n_prompt,
@@ -47,7 +50,8 @@ def attach(rows: Sequence[ResultRow], log: PowerLog) -> list[ResultRow]:
     return out
 
 
-def attach_file(results: Path, power_log: Path, clock_offset_s: float, output: Path) -> int:
+def attach_file(results: Path, power_log: Path, clock_offset_s: float, output: Path,
+                scope: str | None = None) -> int:
     from bench.errors import EdgebenchError
     from bench.energy.meters.external import load_power_log
     from bench.results.writer import ResultWriter
@@ -56,7 +60,7 @@ def attach_file(results: Path, power_log: Path, clock_offset_s: float, output: P
     if output.exists():
         raise EdgebenchError(f"{output} exists; attached rows go to a new file (results files "
                              "are immutable records)")
-    rows = attach(read_rows(results), load_power_log(power_log, clock_offset_s))
+    rows = attach(read_rows(results), load_power_log(power_log, clock_offset_s), scope)
     with ResultWriter(output) as writer:
         for row in rows:
             writer.write(row)

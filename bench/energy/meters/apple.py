@@ -1,8 +1,14 @@
-"""Apple Silicon: SoC energy through zeus-apple-silicon (IOReport, no sudo), and the battery
-through `ioreg -rn AppleSmartBattery` when the Mac runs on battery.
+"""Apple Silicon: CPU, GPU, ANE and DRAM energy through zeus-apple-silicon (IOReport, no sudo),
+and the battery through `ioreg -rn AppleSmartBattery` when the Mac runs on battery.
 
-IOReport's energy channels are Apple's own per-block figures (Zeus calls them "believed to be
-model-based estimates"); they are still the OS's measurement and labelled `apple`, scope `soc`.
+zeus-apple-silicon subscribes to IOReport's "Energy Model" channel group and reports its CPU,
+GPU, GPU SRAM, ANE and DRAM channels; edgebench sums CPU, GPU, ANE and DRAM. Other SoC blocks
+(display, media engines, fabric, I/O) are not read, so the scope names the blocks actually
+summed (`cpu+gpu+ane+dram`, fewer where a chip lacks a channel), not `soc`. Apple computes these counters from a model of activity,
+frequency and voltage (the "Energy Model" group; Zeus: "believed to be model-based estimates"),
+so the method is `apple-ioreport`: energy reported by the OS, not an electrical measurement and
+not an edgebench estimate. The battery meter reads current × voltage at the battery, i.e. the
+whole Mac on DC: method `battery`, scope `system_dc`.
 zeus-apple-silicon builds only on macOS, so the monitor object is injectable for tests.
 """
 
@@ -12,7 +18,7 @@ import platform
 import re
 import subprocess
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Container
 
 from bench.errors import EdgebenchError
 from bench.energy.meters.base import Probe, Reading, SampledMeter
@@ -23,6 +29,13 @@ IOREG_SAMPLING_INTERVAL_S = 1.0  # each sample runs ioreg: do not poll faster th
 # zeus-apple-silicon AppleEnergyMetrics fields (mJ, Optional) -> domain key. gpu_sram is kept as a
 # GPU subdomain (not added to the total) because its overlap with gpu_mj is not documented.
 ZEUS_FIELDS = {"cpu_total_mj": "cpu", "gpu_mj": "gpu", "ane_mj": "ane", "dram_mj": "dram", "gpu_sram_mj": "gpu/sram"}
+APPLE_METHOD = "apple-ioreport"  # rows' energy_method; `--energy apple` still selects this source
+APPLE_SCOPE_ALL = "cpu+gpu+ane+dram"  # what the meter covers on a chip with every channel
+
+
+def apple_scope(domains: Container[str]) -> str:
+    """The summed blocks in a fixed order (gpu/sram is inside gpu): e.g. `cpu+gpu+dram`."""
+    return "+".join(d for d in APPLE_SCOPE_ALL.split("+") if d in domains)
 
 IoregRunner = Callable[[], str]
 
@@ -40,10 +53,13 @@ def load_zeus_monitor(monitor: Any = None) -> Any:
 
 
 class AppleSocMeter:
-    """Cumulative mJ per SoC block from AppleEnergyMonitor.get_cumulative_energy()."""
+    """Cumulative mJ per SoC block from AppleEnergyMonitor.get_cumulative_energy().
 
-    method = "apple"
-    scope = "soc"
+    The scope is fixed when the meter opens, from the channels this chip reports.
+    """
+
+    method = APPLE_METHOD
+    scope = APPLE_SCOPE_ALL
     sampling_interval_s: float | None = None
     update_period_s = SOC_UPDATE_PERIOD_S
     is_estimate = False
@@ -52,6 +68,7 @@ class AppleSocMeter:
         self._monitor = load_zeus_monitor(monitor)
         self._clock = clock
         self._base_j: dict[str, float] = {}
+        self.scope = apple_scope(self._cumulative_j())
 
     def _cumulative_j(self) -> dict[str, float]:
         metrics = self._monitor.get_cumulative_energy()
@@ -151,14 +168,15 @@ def open_ioreg_battery(
 def probe_apple(monitor: Any = None, *, system: str | None = None) -> Probe:
     system = system or platform.system()
     if monitor is None and system != "Darwin":
-        return Probe("apple", False, "soc", SOC_UPDATE_PERIOD_S, "not macOS")
+        return Probe("apple", False, APPLE_SCOPE_ALL, SOC_UPDATE_PERIOD_S, "not macOS")
     try:
         meter = AppleSocMeter(monitor)
         meter.start()
         domains = sorted(meter.read().joules)
     except EdgebenchError as exc:
-        return Probe("apple", False, "soc", SOC_UPDATE_PERIOD_S, str(exc))
-    return Probe("apple", True, "soc", SOC_UPDATE_PERIOD_S, "IOReport energy via zeus-apple-silicon: " + ", ".join(domains))
+        return Probe("apple", False, APPLE_SCOPE_ALL, SOC_UPDATE_PERIOD_S, str(exc))
+    return Probe("apple", True, meter.scope, SOC_UPDATE_PERIOD_S,
+                 f"{APPLE_METHOD}: IOReport Energy Model (Apple's model-based figures) via zeus-apple-silicon: " + ", ".join(domains))
 
 
 def probe_ioreg_battery(ioreg: IoregRunner = run_ioreg) -> Probe:

@@ -7,6 +7,11 @@ milliseconds if > 1e11, or ISO 8601; naive ISO times are this machine's local ti
 power or cumulative energy, recognised by header name (W/mW/kW, Wh/mWh/kWh). Cumulative energy
 is preferred when both are present: the meter integrated it at its own, faster rate.
 `clock_offset_s` is added to the log's times to put them on this machine's clock.
+
+What the meter measured is not in its numbers: a smart plug sees AC at the wall (`wall_ac`), a
+USB-C meter sees DC into the device (`system_dc`), and mixing the two silently is the worst error
+a comparison can make. So the scope comes from a comment line in the log (`# scope: system_dc`)
+or from the user (`--scope`), and a log with neither is refused rather than guessed.
 """
 
 from __future__ import annotations
@@ -36,6 +41,15 @@ VALUE_HEADERS: dict[str, tuple[str, float]] = {
 }
 
 
+# What an external meter can have measured, named as the other meters' energy_scope (and as
+# device profiles' power_scope). A meter in the supply path gives the first two; an inline meter
+# on one rail (a GPU's 12 V cable) the others.
+EXTERNAL_SCOPES = ("wall_ac", "system_dc", "soc", "cpu_package", "gpu", "dram")
+_SCOPE_LINE = re.compile(r"^\s*#\s*scope\s*[:=]\s*([^\s,;]*)", re.IGNORECASE)  # a note may follow
+_SCOPE_ADVICE = ("pass --scope wall_ac (smart plug: AC at the wall) or --scope system_dc (USB-C or "
+                 "DC meter: power into the device), or add the line '# scope: wall_ac' to the log")
+
+
 def _norm(header: str) -> str:
     return re.sub(r"[^a-z0-9]", "", header.lower())
 
@@ -50,6 +64,7 @@ class PowerLog:
     power_w: tuple[float, ...] | None  # the samples, for power logs
     cumulative_j: tuple[float, ...]
     clock_offset_s: float
+    scope: str | None = None  # from a `# scope: ...` line; None when the log does not say
 
     @property
     def median_interval_s(self) -> float:
@@ -83,6 +98,37 @@ def _parse_time(text: str) -> float:
             iso = iso[:-1] + "+00:00"
         return datetime.fromisoformat(iso).timestamp()  # naive -> local time
     return value / 1000.0 if value > 1e11 else value
+
+
+def _check_scope(scope: str, where: str) -> str:
+    if scope not in EXTERNAL_SCOPES:
+        raise EdgebenchError(f"{where}: scope {scope!r} is not one of {', '.join(EXTERNAL_SCOPES)}; {_SCOPE_ADVICE}")
+    return scope
+
+
+def _log_scope(path: Path, text: str) -> str | None:
+    """The `# scope: NAME` comment line (at most one value; any line of the file)."""
+    found: str | None = None
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        m = _SCOPE_LINE.match(line)
+        if m is None:
+            continue
+        scope = _check_scope(m.group(1).lower(), f"power log {path} line {line_no}")
+        if found is not None and scope != found:
+            raise EdgebenchError(f"power log {path} line {line_no}: second scope {scope!r} contradicts {found!r}; keep one '# scope:' line")
+        found = scope
+    return found
+
+
+def resolve_scope(log: PowerLog, scope: str | None) -> str:
+    """The log's own scope line and the user's --scope must agree; one of them must be there."""
+    given = _check_scope(scope.strip().lower(), "--scope") if scope is not None else None
+    if given is not None and log.scope is not None and given != log.scope:
+        raise EdgebenchError(f"power log {log.path} says '# scope: {log.scope}' but --scope {given} was given: correct the one that is wrong")
+    resolved = given or log.scope
+    if resolved is None:
+        raise EdgebenchError(f"power log {log.path} does not say what the meter measured: {_SCOPE_ADVICE}")
+    return resolved
 
 
 def load_power_log(path: Path | str, clock_offset_s: float = 0.0) -> PowerLog:
@@ -124,6 +170,7 @@ def load_power_log(path: Path | str, clock_offset_s: float = 0.0) -> PowerLog:
         vals.append(v)
     if len(t_unix_s) < 2:
         raise EdgebenchError(f"power log {path} has fewer than 2 data rows: log during the whole run")
+    scope = _log_scope(path, text)
 
     if kind == "energy":
         cumulative = [v - vals[0] for v in vals]
@@ -133,7 +180,7 @@ def load_power_log(path: Path | str, clock_offset_s: float = 0.0) -> PowerLog:
         for i in range(1, len(vals)):
             cumulative.append(cumulative[-1] + 0.5 * (vals[i - 1] + vals[i]) * (t_unix_s[i] - t_unix_s[i - 1]))
         power = tuple(vals)
-    return PowerLog(path, kind, tuple(t_unix_s), power, tuple(cumulative), clock_offset_s)  # type: ignore[arg-type]
+    return PowerLog(path, kind, tuple(t_unix_s), power, tuple(cumulative), clock_offset_s, scope)  # type: ignore[arg-type]
 
 
 def energy_between(log: PowerLog | Path | str, start_unix_s: float, end_unix_s: float) -> float:
@@ -149,7 +196,8 @@ class ExternalLogMeter:
     """For logs written live on this machine: each read re-loads the file at the current wall time.
 
     When the log is only available after the run (the usual case), call `energy_between` with the
-    window edges' unix timestamps instead; reading before the log covers "now" raises.
+    window edges' unix timestamps instead; reading before the log covers "now" raises. The scope
+    is settled when the meter opens (the log's `# scope:` line or `scope`), as `energy attach` does.
     """
 
     method = "external"
@@ -161,16 +209,17 @@ class ExternalLogMeter:
         path: Path | str,
         *,
         clock_offset_s: float = 0.0,
-        scope: str = "wall_ac",
+        scope: str | None = None,
         wall_clock: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = Path(path)
-        self.scope = scope
         self.clock_offset_s = clock_offset_s
         self._wall_clock = wall_clock
         self._clock = clock
-        self.update_period_s = load_power_log(self.path, clock_offset_s).median_interval_s
+        log = load_power_log(self.path, clock_offset_s)
+        self.scope = resolve_scope(log, scope)
+        self.update_period_s = log.median_interval_s
 
     def start(self) -> None:
         pass
@@ -184,23 +233,29 @@ class ExternalLogMeter:
         pass
 
 
-def probe_external(path: Path | str | None, clock_offset_s: float = 0.0) -> Probe:
+def probe_external(path: Path | str | None, clock_offset_s: float = 0.0, scope: str | None = None) -> Probe:
     if path is None:
-        return Probe("external", False, "wall_ac", None, "no power log given (USB-C meter or smart-plug CSV, read after the run)")
+        return Probe("external", False, "wall_ac/system_dc", None, "no power log given (USB-C meter or smart-plug CSV, read after the run)")
     try:
         log = load_power_log(path, clock_offset_s)
     except EdgebenchError as exc:
-        return Probe("external", False, "wall_ac", None, str(exc))
-    return Probe("external", True, "wall_ac", log.median_interval_s, f"{log.path}: {log.kind} log, {len(log.t_unix_s)} rows")
+        return Probe("external", False, "wall_ac/system_dc", None, str(exc))
+    detail = f"{log.path}: {log.kind} log, {len(log.t_unix_s)} rows"
+    try:
+        resolved = resolve_scope(log, scope)
+    except EdgebenchError as exc:  # the log itself is fine; run/attach will need --scope
+        return Probe("external", True, "unknown", log.median_interval_s, f"{detail}; {exc}")
+    return Probe("external", True, resolved, log.median_interval_s, detail)
 
 
 def probe(ctx: Any) -> Probe:
     """Registry hook (bench.energy.meters)."""
-    return probe_external(ctx.power_log, ctx.clock_offset_s)
+    return probe_external(ctx.power_log, ctx.clock_offset_s, getattr(ctx, "power_log_scope", None))
 
 
 def open_meter(ctx: Any) -> ExternalLogMeter:
     if ctx.power_log is None:
         raise EdgebenchError("the external meter needs its CSV log: pass --power-log FILE "
                              "(timestamp + W or Wh columns)")
-    return ExternalLogMeter(ctx.power_log, clock_offset_s=ctx.clock_offset_s)
+    return ExternalLogMeter(ctx.power_log, clock_offset_s=ctx.clock_offset_s,
+                            scope=getattr(ctx, "power_log_scope", None))
