@@ -30,6 +30,14 @@ def built_models(default_recipe) -> dict[str, Path]:
     return dict(zip(VARIANTS, folders))
 
 
+@pytest.fixture(scope="session")
+def built_full_logits(default_recipe) -> Path:
+    """The int4 variant built with logits at every position (the quality-scoring build)."""
+    [folder] = modelzoo.build(default_recipe, ["int4"], lambda msg: print(msg, file=sys.stderr),
+                              logits="all")
+    return folder
+
+
 @pytest.fixture()
 def int4_copy(built_models, tmp_path) -> Path:
     """A private copy of the int4 folder that a test may damage."""
@@ -38,9 +46,13 @@ def int4_copy(built_models, tmp_path) -> Path:
     return dst
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The CLI as a user runs it: a separate process, output captured."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600,
+            machine_root: Path | None = None) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it: a separate process, output captured; `machine_root` makes it
+    read a fake machine's /proc and /sys (tests/fake_machines.py) instead of the host's."""
     env = dict(os.environ)
     env.setdefault("EDGEBENCH_CACHE_DIR", str(paths.cache_dir()))
+    if machine_root is not None:
+        env["EDGEBENCH_MACHINE_ROOT"] = str(machine_root)
     return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, env=env)

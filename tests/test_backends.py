@@ -27,7 +27,8 @@ def _generate(backend_cls, folder, ids, n, stop_ids=None):
 
 def _question_ids(folder):
     tok = prompts.load_tokenizer(folder)
-    return tok, prompts.chat_ids(folder, tok, "You are a helpful assistant.", QUESTION)
+    return tok, prompts.chat_ids(prompts.compile_chat(folder), tok, "You are a helpful assistant.",
+                                 QUESTION)
 
 
 @pytest.mark.parametrize("variant", ["int4", "int8", "fp32"])

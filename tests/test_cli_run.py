@@ -15,6 +15,7 @@ import pytest
 from bench.models.folder import folder_size_bytes
 from bench.results.schema import COLUMNS, REQUIRED
 from bench.results.read import read_rows
+from tests.fake_machines import intel_xeon_vm
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -63,6 +64,8 @@ def test_run_end_to_end_both_backends_fill_every_column(built_models, tmp_path):
         # the profile's labelled estimate (never a silent fallback)
         assert r.energy_method == "estimate:tdp" and r.energy_scope == "cpu_package"
         assert r.idle_power_w > 0 and r.prefill_energy_j > 0 and r.prefill_j_per_tok > 0
+        assert r.prefill_j_per_tok_low < r.prefill_j_per_tok < r.prefill_j_per_tok_high
+        assert "amd-epyc-vm-2vcpu" in r.energy_basis
         if r.n_generated > 1:
             assert r.decode_j_per_tok == pytest.approx(r.decode_energy_j / (r.n_generated - 1))
         if r.n_generated > 1:
@@ -76,9 +79,10 @@ def test_run_end_to_end_both_backends_fill_every_column(built_models, tmp_path):
     assert rows[0].n_prompt == 64 and [r for r in rows if r.test == "chat"][0].tokenize_s > 0
     # the summary table: one line per configuration
     table = [line for line in done.stdout.splitlines() if line.startswith("| smollm2")]
-    assert len(table) == 6 and all("(estimate:tdp)" in line for line in table)
+    assert len(table) == 6 and all("(estimate:tdp, cpu_package)" in line for line in table)
     assert "ENERGY IS AN ESTIMATE" in done.stderr and "--power-log" in done.stderr
-    assert "Assumptions and sources" in done.stdout  # the run ends with the cost verdict
+    assert "edgebench compare" in done.stdout  # the run ends with the short cost verdict
+    assert len(done.stdout.splitlines()) < 60
     compared = run_cli("compare", str(out), "--region", "eu-average", "--mix", "chat",
                        "--device-profile", "amd-epyc-vm-2vcpu")
     assert compared.returncode == 0, compared.stderr
@@ -139,11 +143,39 @@ def test_model_path_runs_a_copied_folder(int4_copy, tmp_path):
     (["--energy", "joulemeter"], "unknown energy method 'joulemeter'"),
     (["--energy", "rapl"], "RAPL"),
     (["--device-profile", "nope"], "unknown device profile 'nope'"),
+    (["--sustained", "3", "--reps", "2"], "drop --reps/--cooldown or drop --sustained"),
 ])
 def test_bad_input_is_one_clear_line(built_models, tmp_path, args, message):
-    line = _single_error_line(run_cli("run", *args, cwd=tmp_path))
+    # on a fake VM without RAPL, so "--energy rapl" fails the same way on any host
+    machine = intel_xeon_vm(tmp_path / "machine")
+    out = tmp_path / "out"
+    out.mkdir()
+    line = _single_error_line(run_cli("run", *args, cwd=out, machine_root=machine))
     assert message in line
-    assert list(tmp_path.iterdir()) == []  # no results file left behind
+    assert list(out.iterdir()) == []  # no results file left behind
+
+
+def test_a_machine_matching_no_profile_gets_a_class_estimate_and_a_verdict(built_models, tmp_path):
+    """The issue's acceptance run: a CPU in no profile, no RAPL, the default shapes."""
+    out = tmp_path / "r.csv"
+    done = run_cli("run", "--reps", "1", "--idle-s", "0.2", "-o", str(out),
+                   machine_root=intel_xeon_vm(tmp_path / "machine"))
+    assert done.returncode == 0, done.stderr
+    rows = read_rows(out)
+    assert {r.test for r in rows} == {"pp512", "tg128", "chat"}
+    for r in rows:
+        assert r.energy_method == "estimate:class" and r.virtualized is True
+        assert r.cpu_model == "Intel(R) Xeon(R) Processor" and "x86-server" in r.energy_basis
+        assert r.prefill_j_per_tok_low < r.prefill_j_per_tok < r.prefill_j_per_tok_high
+        if r.n_generated > 1:
+            assert r.decode_j_per_tok_low < r.decode_j_per_tok < r.decode_j_per_tok_high
+    lines = done.stdout.splitlines()
+    assert len(lines) < 60, done.stdout
+    verdict = [x for x in lines if x.startswith("- smollm2")]
+    assert verdict and all("local $" in x and "unknown" not in x for x in verdict)
+    assert any(w in verdict[0] for w in ("both bounds", "depends on power"))
+    assert "virtual machine" in done.stdout and "edgebench compare" in done.stdout
+    assert "ENERGY IS AN ESTIMATE (estimate:class" in done.stderr
 
 
 def test_corrupt_model_folder(int4_copy, tmp_path):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.importers import cli as import_cli
+from bench.cli import importers as import_cli
 from bench.results.importers.llama_bench import (SOURCE, import_llama_bench, llama_test_name, model_id_of, quant_of, write_import)
 from bench.results.schema import REQUIRED
 from bench.results.read import read_rows

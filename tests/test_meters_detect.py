@@ -6,9 +6,11 @@ import pytest
 
 from bench.errors import EdgebenchError
 from bench.energy.meters import METHODS, detect_meters, open_meter, replacement_hint
-from bench.energy.meters.estimate import EstimateParams
+from bench.energy.meters.estimate import EstimateParams, PowerBound
 
 PARAMS = EstimateParams(idle_power_w=3.0, tdp_w=15.0, profile_id="test-profile")
+CLASS_PARAMS = EstimateParams(1.0, 10.0, "x86-vm", method="estimate:class",
+                              low=PowerBound(0.5, 5.0), high=PowerBound(2.0, 20.0))
 
 
 class NoNVML:
@@ -50,7 +52,8 @@ def rapl_root(sys_root):
 
 def test_empty_root_reports_every_source_unavailable_with_a_reason(tmp_path):
     probes = detect_meters(tmp_path, NoNVML(), system="Linux")
-    assert [p.method for p in probes] == ["rapl", "nvml", "apple", "battery", "external", "estimate:tdp"]
+    assert [p.method for p in probes] == ["rapl", "nvml", "apple", "battery", "external",
+                                          "estimate:tdp", "estimate:class"]
     for p in probes:
         assert not p.available and p.detail, p
     details = {p.method: p.detail for p in probes}
@@ -64,17 +67,28 @@ def test_open_meter_none_falls_back_to_the_labelled_estimate(tmp_path):
     meter = open_meter(None, sys_root=tmp_path, nvml=NoNVML(), system="Linux", estimate_params=PARAMS)
     assert meter.method == "estimate:tdp" and meter.is_estimate
     meter.start()
-    assert meter.read().joules.keys() == {"estimate"}
+    assert meter.read().joules.keys() == {"estimate", "estimate/low", "estimate/high"}
     meter.stop()
     with pytest.raises(EdgebenchError, match="no energy meter works here"):
         open_meter(None, sys_root=tmp_path, nvml=NoNVML(), system="Linux")
+    classy = open_meter(None, sys_root=tmp_path, nvml=NoNVML(), system="Linux",
+                        class_params=CLASS_PARAMS)
+    assert classy.method == "estimate:class" and classy.is_estimate
+    profiled = open_meter(None, sys_root=tmp_path, nvml=NoNVML(), system="Linux",
+                          class_params=CLASS_PARAMS, estimate_params=PARAMS)
+    assert profiled.method == "estimate:tdp"  # a matched profile beats the class
 
 
 def test_measured_sources_win_over_the_estimate(tmp_path):
     rapl_root(tmp_path)
     meter = open_meter(None, sys_root=tmp_path, nvml=NoNVML(), system="Linux", estimate_params=PARAMS)
     assert meter.method == "rapl" and not meter.is_estimate
-    both = open_meter(None, sys_root=tmp_path, nvml=OneGPU(), system="Linux", estimate_params=PARAMS)
+    # an idle card's joules are not a CPU run's: NVML only for runs on a GPU EP
+    cpu_run = open_meter(None, sys_root=tmp_path, nvml=OneGPU(), system="Linux",
+                         estimate_params=PARAMS)
+    assert cpu_run.method == "rapl"
+    both = open_meter(None, sys_root=tmp_path, nvml=OneGPU(), system="Linux",
+                      estimate_params=PARAMS, gpu_run=True)
     assert both.method == "nvml+rapl" and both.scope == "gpu+cpu_package"
     both.start()
     assert set(both.read().joules) == {"gpu-0", "package-0"}
@@ -94,7 +108,7 @@ def test_unknown_or_unavailable_method(tmp_path):
 
 def test_power_log_is_preferred_when_given(tmp_path):
     log = tmp_path / "plug.csv"
-    log.write_text("timestamp,power_w\n1767000000,5\n1767000001,5\n")
+    log.write_text("# scope: wall_ac\ntimestamp,power_w\n1767000000,5\n1767000001,5\n")
     probes = detect_meters(tmp_path, NoNVML(), system="Linux", power_log=log)
     assert [p.method for p in probes if p.available] == ["external"]
     assert open_meter(None, sys_root=tmp_path, nvml=NoNVML(), system="Linux", power_log=log).method == "external"

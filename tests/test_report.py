@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import load as report_load
+from bench.results import migrate
 from bench.errors import EdgebenchError
 from bench.cli.report import register
 from bench.report.build import build_report
@@ -16,7 +16,7 @@ from bench.report.markdown import render_markdown
 from bench.results.load import load_results
 from bench.report.html import render_html
 from bench.report.data import build_report_data
-from bench.results.schema import COLUMNS
+from bench.results.schema import COLUMNS, COLUMNS_BY_VERSION, SCHEMA_VERSION
 from bench.results.writer import format_rows_csv
 from tests.report_rows import HOSTILE_CPU, sample_rows
 from tests.rowfactory import make_row
@@ -64,8 +64,8 @@ def test_duplicate_rows_across_files_are_counted_once(tmp_path):
 
 
 def test_migration_hook_upgrades_an_old_file(tmp_path, monkeypatch):
-    """A fake v0 (no `source` column) proves the loader runs MIGRATIONS; v0 never existed."""
-    v0_columns = [c for c in COLUMNS if c != "source"]
+    """A fake v0 (no `source` column) proves the reader runs MIGRATIONS; v0 never existed."""
+    v0_columns = tuple(c for c in COLUMNS_BY_VERSION[1] if c != "source")
     current = format_rows_csv([make_row(rep=1), make_row(rep=2)]).splitlines()
     reader = csv.DictReader(current)
     path = tmp_path / "old.csv"
@@ -74,25 +74,40 @@ def test_migration_hook_upgrades_an_old_file(tmp_path, monkeypatch):
         writer.writeheader()
         for row in reader:
             writer.writerow({**row, "schema_version": "0"})
-
+    monkeypatch.setitem(COLUMNS_BY_VERSION, 0, v0_columns)
     with pytest.raises(EdgebenchError, match=r"old\.csv line 2: no migration from schema v0 to v1"):
         load_results([path])
 
     def v0_to_v1(cells: dict[str, str]) -> dict[str, str]:
         return {**cells, "source": "edgebench run"}
 
-    monkeypatch.setitem(report_load.MIGRATIONS, 0, v0_to_v1)
+    monkeypatch.setitem(migrate.MIGRATIONS, 0, v0_to_v1)
     rows = load_results([path])
-    assert [(r.schema_version, r.source, r.rep) for r in rows] == [(1, "edgebench run", 1), (1, "edgebench run", 2)]
+    assert [(r.schema_version, r.source, r.rep) for r in rows] == [
+        (SCHEMA_VERSION, "edgebench run", 1), (SCHEMA_VERSION, "edgebench run", 2)]
 
 
-def test_the_project_has_no_schema_history_to_migrate_yet():
-    assert report_load.MIGRATIONS == {}
+def test_v1_files_load_with_the_v2_columns_empty(tmp_path):
+    """Files written before schema v2 (the committed reports/results, older uploaders)."""
+    v2 = format_rows_csv([make_row(rep=1, virtualized=True, energy_basis="x")]).splitlines()
+    path = tmp_path / "v1.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, COLUMNS_BY_VERSION[1], extrasaction="ignore",
+                                lineterminator="\n")
+        writer.writeheader()
+        for row in csv.DictReader(v2):
+            writer.writerow({**row, "schema_version": "1"})
+    (row,) = load_results([path])
+    assert row.schema_version == SCHEMA_VERSION == 2
+    assert row.virtualized is None and row.energy_basis is None and row.decode_j_per_tok_low is None
+    assert row.rep == 1 and row.model_id == make_row().model_id
+    committed = sorted((Path(__file__).parents[1] / "reports" / "results").glob("*.csv"))
+    assert committed and all(r.schema_version == 2 for r in load_results(committed))
 
 
 def test_newer_schema_asks_for_an_upgrade(tmp_path):
-    path = write_csv(tmp_path / "new.csv", [make_row(schema_version=2)])
-    with pytest.raises(EdgebenchError, match=r"new\.csv line 2: schema v2 was written by a newer edgebench"):
+    path = write_csv(tmp_path / "new.csv", [make_row(schema_version=SCHEMA_VERSION + 1)])
+    with pytest.raises(EdgebenchError, match=r"new\.csv line 2: schema v3 was written by a newer edgebench"):
         load_results([path])
 
 

@@ -195,3 +195,71 @@ def test_generate_timed_stops_after_a_stop_token_and_counts_it():
     timing = generate_timed(backend, [1, 2, 3], 10, stop_ids=frozenset({2}), clock=clock)
     assert timing.tokens == (5, 6, 2) and len(timing.token_times_s) == 3
     assert log[0].detail == 13  # begin() is told prompt + requested tokens
+
+
+def test_peak_memory_is_reset_for_every_test_not_once_per_model(tmp_path):
+    plan = RunPlan(targets=(Target(fake_folder(tmp_path), "fake", "cpu", 1),),
+                   shapes=(Shape.pp(512), Shape.tg(4)), reps=1, warmup=0)
+    rows = make_runner(tmp_path, plan, peaks=[900 * 2**20, 300 * 2**20])[0].run()
+    assert [(r.test, r.peak_rss_bytes) for r in rows] == [("pp512", 900 * 2**20),
+                                                          ("tg4", 300 * 2**20)]
+
+
+def test_tokenize_s_excludes_compiling_the_chat_template(tmp_path, monkeypatch):
+    from bench.run import prompts
+
+    clock_box: list[FakeClock] = []
+    compiled: list[object] = []
+
+    class Template:
+        def render(self, **kw):
+            clock_box[0].advance(0.002)  # rendering is part of tokenize_s
+            return "hello"
+
+    def compile_chat(path):
+        clock_box[0].advance(5.0)  # compiling is not
+        compiled.append(path)
+        return Template()
+
+    class Tokenizer:
+        def encode(self, text, add_special_tokens=False):
+            clock_box[0].advance(0.001)
+            return type("Enc", (), {"ids": [1, 2, 3]})()
+
+    monkeypatch.setattr(prompts, "compile_chat", compile_chat)
+    monkeypatch.setattr(prompts, "load_tokenizer", lambda path: Tokenizer())
+    plan = RunPlan(targets=(Target(fake_folder(tmp_path), "fake", "cpu", 1),),
+                   shapes=(Shape.chat(4),), reps=3, warmup=1)
+    runner, clock, *_ = make_runner(tmp_path, plan)
+    clock_box.append(clock)
+    rows = runner.run()
+    assert len(compiled) == 1  # once, at load
+    assert [r.tokenize_s for r in rows] == pytest.approx([0.003] * 3)
+    assert all(r.n_prompt == 3 for r in rows)
+
+
+def test_the_progress_bar_never_redraws_inside_a_timed_region(tmp_path):
+    """rich's auto-refresh thread would wake up during timing; the session runs without it."""
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from bench.run.session import run_with_progress
+
+    seen: list[str] = []
+
+    def look(backend: ScriptedBackend, i: int) -> None:
+        seen.extend(type(t).__name__ for t in threading.enumerate()
+                    if t is not threading.current_thread())
+
+    clock, log = FakeClock(), []
+    plan = RunPlan(targets=(Target(fake_folder(tmp_path), "fake", "cpu", 1),),
+                   shapes=(Shape.tg(3),), reps=2, warmup=0)
+    console = Console(file=io.StringIO(), force_terminal=True)
+    rows = run_with_progress(
+        plan, fake_fingerprint(), tmp_path / "r.csv", None, console,
+        open_backend=lambda name: ScriptedBackend(name, clock, Script(), log, look),
+        clock=clock, sleep=clock.sleep, peak_rss=FakePeakRss())
+    assert len(rows) == 2
+    assert not [name for name in seen if "refresh" in name.lower()], seen

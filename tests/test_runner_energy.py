@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import hardware
+from tests.fake_backend import fake_fingerprint
 from bench.energy.meters.estimate import EstimateMeter
 from bench.energy.meters.rapl import RaplMeter, read_sysfs
 from bench.models.folder import open_model_folder
@@ -44,7 +44,7 @@ def _run(built_models, energy: EnergySetup) -> list:
     folder = open_model_folder(built_models["int4"], verify_hashes=False)
     plan = RunPlan(targets=(Target(folder, "ort", "cpu", 2),),
                    shapes=(Shape.pg(64, 32),), reps=2, warmup=0)
-    fp = hardware.fingerprint(["cpu"])
+    fp = fake_fingerprint()
     return Runner(plan, fp, None, energy=energy).run()
 
 

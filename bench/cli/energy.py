@@ -28,44 +28,73 @@ def device_profile(fp: Any, profile_id: str | None) -> Any:
 
 
 def estimate_params(fp: Any, profile_id: str | None) -> Any:
-    """TDP-estimate figures from the device profile, or None when no profile gives them."""
-    from bench.energy.meters.estimate import EstimateParams
+    """estimate:tdp figures (with bounds) from the device profile, or None when none gives them."""
+    from bench.energy.cpu_class import profile_params
 
     device = device_profile(fp, profile_id)
     if device is not None and device.tdp_w is not None and device.idle_power_w is not None:
-        return EstimateParams(device.idle_power_w, device.tdp_w, device.id)
+        return profile_params(device.id, device.idle_power_w, device.tdp_w,
+                              tdp_min_w=device.tdp_min_w, tdp_max_w=device.tdp_max_w)
     return None
 
 
-def open_energy(args: argparse.Namespace, fp: Any, console: Any) -> Any:
+def class_params(machine: Any) -> Any:
+    """estimate:class figures for any machine, from what it says about itself."""
+    from bench.energy.cpu_class import class_params as from_facts
+
+    return from_facts(machine.facts())
+
+
+NVIDIA_EPS = ("cuda", "tensorrt")  # the execution providers whose energy NVML measures
+
+
+def gpu_run(eps: list[str]) -> bool:
+    return any(ep in NVIDIA_EPS for ep in eps)
+
+
+def open_energy(args: argparse.Namespace, fp: Any, console: Any, machine: Any) -> Any:
     """The run's EnergySetup (None with --energy none, or when nothing is available under auto)."""
     from bench.energy.setup import open_energy_setup
 
     if args.energy == "none":
         return None
     return open_energy_setup(args.energy, estimate_params(fp, args.device_profile),
-                             power_log=args.power_log, clock_offset_s=args.clock_offset,
+                             class_params=class_params(machine), gpu_run=gpu_run(args.ep),
+                             sys_root=machine.root, power_log=args.power_log,
+                             clock_offset_s=args.clock_offset, power_log_scope=args.scope,
                              idle_s=args.idle_s, say=console.print)
 
 
 def cmd_meters(args: argparse.Namespace) -> int:
-    from bench.energy.meters import detect_meters, replacement_hint
+    from bench.energy.meters import auto_choice, detect_meters, replacement_hint
+    from bench.machine.facts import Machine
     from bench.run import hardware
 
-    params = estimate_params(hardware.fingerprint([]), args.device_profile)
+    machine = Machine.from_env()
+    context = dict(estimate_params=estimate_params(hardware.fingerprint([], machine),
+                                                   args.device_profile),
+                   class_params=class_params(machine), power_log=args.power_log,
+                   sys_root=machine.root)
     print("| source | works | scope | resolution s | detail |")
     print("|---|---|---|---:|---|")
-    for p in detect_meters(estimate_params=params, power_log=args.power_log):
+    for p in detect_meters(**context):
         res = f"{p.resolution_s:g}" if p.resolution_s is not None else "-"
         print(f"| {p.method} | {'yes' if p.available else 'no'} | {p.scope} | {res} | {p.detail} |")
-    print(f"\nto measure instead of estimating: {replacement_hint()}")
+    for label, gpu in (("a CPU run", False), ("a GPU run (--ep cuda, ...)", True)):
+        try:
+            method, why = auto_choice(gpu_run=gpu, **context)
+        except EdgebenchError as exc:
+            method, why = "none", str(exc)
+        print(f"\n--energy auto for {label}: {method} ({why})")
+    print(f"\nto measure instead of estimating: {replacement_hint(machine.root)}")
     return 0
 
 
 def cmd_energy_attach(args: argparse.Namespace) -> int:
     from bench.energy.attach import attach_file
 
-    n = attach_file(Path(args.results), Path(args.power_log), args.clock_offset, Path(args.output))
+    n = attach_file(Path(args.results), Path(args.power_log), args.clock_offset, Path(args.output),
+                    args.scope)
     print(f"{n} rows with energy from {args.power_log} written to {args.output}")
     return 0
 
@@ -87,6 +116,9 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
                          help="CSV: a timestamp column and watts or cumulative watt-hours")
     eattach.add_argument("--clock-offset", type=float, default=0.0, metavar="S",
                          help="machine time minus meter time, in seconds")
+    eattach.add_argument("--scope", metavar="wall_ac|system_dc",
+                         help="what the meter measured: wall_ac (smart plug) or system_dc (USB-C "
+                              "meter into the device); needed unless the log has '# scope: ...'")
     eattach.add_argument("--output", "-o", required=True, metavar="FILE",
                          help="new results CSV to write")
     eattach.set_defaults(func=cmd_energy_attach)

@@ -11,6 +11,11 @@ from bench.cli.args import Parser
 from bench.errors import EdgebenchError
 
 COMMANDS = (run, energy, compare, models, report, serve, upload, importers)
+# optional packages -> the extra that installs them (docs/install.md)
+EXTRAS = {"pandas": "report", "plotly": "report", "fastapi": "serve", "uvicorn": "serve",
+          "sqlalchemy": "serve", "httpx": "serve", "multipart": "serve", "torch": "convert",
+          "transformers": "convert", "gguf": "convert", "onnx": "convert", "onnx_ir": "convert",
+          "onnxruntime_genai": "genai"}
 
 
 def build_parser() -> Parser:
@@ -33,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgebenchError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"edgebench: error: this command needs {exc.name}: pip install "
+              f"'edgebench[{extra}]'", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("edgebench: interrupted", file=sys.stderr)
         return 130

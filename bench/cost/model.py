@@ -33,6 +33,34 @@ class ConfigPerf:
     decode_tok_s: float
     prefill_j_per_tok: float | None = None
     decode_j_per_tok: float | None = None
+    # an estimate's bounds (equal to the central figures for a measurement)
+    prefill_j_per_tok_low: float | None = None
+    prefill_j_per_tok_high: float | None = None
+    decode_j_per_tok_low: float | None = None
+    decode_j_per_tok_high: float | None = None
+
+    def bound(self, which: str) -> "ConfigPerf":
+        """The same rates with the low or high joules per token as the central figures."""
+        pre = getattr(self, f"prefill_j_per_tok_{which}")
+        dec = getattr(self, f"decode_j_per_tok_{which}")
+        return ConfigPerf(self.prefill_tok_s, self.decode_tok_s,
+                          pre if pre is not None else self.prefill_j_per_tok,
+                          dec if dec is not None else self.decode_j_per_tok)
+
+
+@dataclass(frozen=True)
+class PowerVerdict:
+    """Which way the answer goes across an estimate's bounds, for one offer."""
+
+    kind: str  # "local" (cheaper at both bounds), "cloud" (at both), "depends"
+    break_even_w: float | None  # average device power at which the two cost the same
+
+    def sentence(self, offer: str) -> str:
+        if self.kind == "local":
+            return f"local cheaper than {offer} at both bounds"
+        if self.kind == "cloud":
+            return f"{offer} cheaper at both bounds"
+        return f"vs {offer} it depends on power: break-even at {self.break_even_w:.3g} W"
 
 
 @dataclass(frozen=True)
@@ -48,6 +76,8 @@ class DeviceCost:
     usage_tok_per_day: float
     usage_exceeds_capacity: bool
     missing: tuple[str, ...] = ()
+    marginal_usd_per_mtok_low: float | None = None  # the estimate's bounds (or the measurement)
+    marginal_usd_per_mtok_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +207,11 @@ def device_cost(perf: ConfigPerf, device: DeviceProfile | None, region: GridRegi
             marginal_usd_per_mtok=marginal, s_per_mtok=s, price_usd=device.price_usd,
             useful_life_years=device.useful_life_years, idle_power_w=device.idle_power_w,
             usd_per_kwh=region.electricity_usd_per_kwh, usage_tok_per_day=usage_tok_per_day)
+    low_j, high_j = energy_j_per_mtok(perf.bound("low"), mix), energy_j_per_mtok(perf.bound("high"), mix)
+    tariff = region.electricity_usd_per_kwh
     return DeviceCost(
+        marginal_usd_per_mtok_low=energy_usd(low_j, tariff) if marginal is not None and low_j is not None else None,
+        marginal_usd_per_mtok_high=energy_usd(high_j, tariff) if marginal is not None and high_j is not None else None,
         device_s_per_mtok=s, capacity_tok_per_day=cap, energy_j_per_mtok=e_j,
         marginal_usd_per_mtok=marginal, dedicated_usd_per_mtok=dedicated, carbon_g_per_mtok=carbon,
         usage_tok_per_day=usage_tok_per_day, usage_exceeds_capacity=usage_tok_per_day > cap,
@@ -233,3 +267,21 @@ def break_even(*, offer_usd_per_mtok: float, marginal_usd_per_mtok: float | None
         return BreakEven(u, f"break-even {u:,.0f} tok/day exceeds one device's capacity of "
                             f"{cap:,.0f} tok/day: never on one device", exceeds_capacity=True)
     return BreakEven(u)
+
+
+def break_even_power_w(offer_usd_per_mtok: float, s_per_mtok: float, usd_per_kwh: float) -> float:
+    """The average device power at which 1M tokens of electricity cost what the offer charges."""
+    return offer_usd_per_mtok * J_PER_KWH / (usd_per_kwh * s_per_mtok)
+
+
+def power_verdict(dc: DeviceCost, offer_usd_per_mtok: float, usd_per_kwh: float) -> PowerVerdict | None:
+    """Local marginal cost against one offer at both bounds; None when energy is unknown."""
+    low, high = dc.marginal_usd_per_mtok_low, dc.marginal_usd_per_mtok_high
+    if low is None or high is None:
+        return None
+    if high < offer_usd_per_mtok:
+        return PowerVerdict("local", None)
+    if low > offer_usd_per_mtok:
+        return PowerVerdict("cloud", None)
+    return PowerVerdict("depends", break_even_power_w(offer_usd_per_mtok, dc.device_s_per_mtok,
+                                                      usd_per_kwh))

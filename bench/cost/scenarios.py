@@ -30,6 +30,10 @@ class TestMedians:
     prefill_j_per_tok: float | None
     decode_j_per_tok: float | None
     energy_methods: tuple[str, ...]
+    prefill_j_per_tok_low: float | None = None
+    prefill_j_per_tok_high: float | None = None
+    decode_j_per_tok_low: float | None = None
+    decode_j_per_tok_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class Configuration:
     scenarios: tuple[Scenario, ...]
     unpaired: tuple[str, ...]
     host_fingerprint: str = ""  # two hosts with the same CPU name stay apart in reports
+    virtualized: bool | None = None  # a VM: its marginal cost is its rent, not its energy
+    energy_basis: str | None = None  # what an estimate assumed
 
 
 # ---------------------------------------------------------------- aggregation
@@ -77,7 +83,19 @@ def test_medians(rows: Sequence[ResultRow]) -> TestMedians:
         prefill_j_per_tok=_median(r.prefill_j_per_tok for r in rows),
         decode_j_per_tok=_median(r.decode_j_per_tok for r in rows),
         energy_methods=tuple(sorted({r.energy_method for r in rows})),
+        prefill_j_per_tok_low=_median(r.prefill_j_per_tok_low for r in rows),
+        prefill_j_per_tok_high=_median(r.prefill_j_per_tok_high for r in rows),
+        decode_j_per_tok_low=_median(r.decode_j_per_tok_low for r in rows),
+        decode_j_per_tok_high=_median(r.decode_j_per_tok_high for r in rows),
     )
+
+
+def _perf(pre: TestMedians, dec: TestMedians) -> cost.ConfigPerf:
+    """Rates and joules (with bounds) from the prefill of one test and the decode of another."""
+    return cost.ConfigPerf(pre.prefill_tok_s, dec.decode_tok_s, pre.prefill_j_per_tok,
+                           dec.decode_j_per_tok, pre.prefill_j_per_tok_low,
+                           pre.prefill_j_per_tok_high, dec.decode_j_per_tok_low,
+                           dec.decode_j_per_tok_high)
 
 
 def pair_scenarios(tests: Sequence[TestMedians]) -> tuple[list[Scenario], list[str]]:
@@ -94,7 +112,7 @@ def pair_scenarios(tests: Sequence[TestMedians]) -> tuple[list[Scenario], list[s
             continue
         if t.prefill_tok_s and t.decode_tok_s:
             scenarios.append(Scenario(
-                t.test, cost.ConfigPerf(t.prefill_tok_s, t.decode_tok_s, t.prefill_j_per_tok, t.decode_j_per_tok),
+                t.test, _perf(t, t),
                 f"{t.reps}", t.energy_methods))
     for p in pps:
         for g in tgs:
@@ -102,7 +120,7 @@ def pair_scenarios(tests: Sequence[TestMedians]) -> tuple[list[Scenario], list[s
                 continue
             scenarios.append(Scenario(
                 f"{p.test}+{g.test} (paired)",
-                cost.ConfigPerf(p.prefill_tok_s, g.decode_tok_s, p.prefill_j_per_tok, g.decode_j_per_tok),
+                _perf(p, g),
                 f"{p.reps}/{g.reps}", tuple(sorted(set(p.energy_methods) | set(g.energy_methods)))))
     unpaired = []
     if pps and not tgs:
@@ -128,5 +146,8 @@ def group_configurations(rows: Iterable[ResultRow]) -> list[Configuration]:
             threads=first.threads, cpu_model=first.cpu_model, accelerators=first.accelerators,
             cpu_cores_logical=first.cpu_cores_logical, cpu_arch=first.cpu_arch,
             os_name=first.os_name, scenarios=tuple(scenarios), unpaired=tuple(unpaired),
-            host_fingerprint=first.host_fingerprint))
+            host_fingerprint=first.host_fingerprint,
+            virtualized=any(r.virtualized for t in by_test.values() for r in t),
+            energy_basis=next((r.energy_basis for t in by_test.values() for r in t
+                               if r.energy_basis), None)))
     return configs

@@ -19,6 +19,8 @@ from bench.errors import EdgebenchError
 from bench.results.schema import ResultRow
 
 _CPU_EPS = ("cpu", "cpuexecutionprovider")
+VM_NOTE = ("This is a virtual machine: these figures price its energy only. A rented machine's "
+           "marginal cost is its rent for the time a token takes, which is not priced yet.")
 
 
 def _kind_hints(cfg: Configuration) -> tuple[str, ...]:
@@ -104,6 +106,10 @@ def compare_report(rows: list[ResultRow], options: PricingOptions = PricingOptio
             how = "chosen with --device-profile" if forced else "exact match"
             out.append(f"  device profile: {device.id} ({device.name}; {how})"
                        + (" [generic stand-in]" if device.generic else ""))
+        if cfg.energy_basis:
+            out.append(f"  energy estimate basis: {cfg.energy_basis}")
+        if cfg.virtualized:
+            out.append(f"  {VM_NOTE}")
         for note in cfg.unpaired:
             out.append(f"  not priced: {note}")
         for sc in cfg.scenarios:
@@ -133,7 +139,9 @@ def _scenario_block(sc: Scenario, device: DeviceProfile | None, grid, mix, usage
         f"     device time {format_number(dc.device_s_per_mtok)} s/Mtok; capacity {format_number(dc.capacity_tok_per_day)} tok/day"
         + (f"; usage {usage:,.0f} tok/day EXCEEDS one device's capacity (priced at capacity)"
            if dc.usage_exceeds_capacity else ""),
-        f"     local: marginal {format_usd(dc.marginal_usd_per_mtok)}{mark(dc.marginal_usd_per_mtok, star)}/Mtok, "
+        f"     local: marginal {format_usd(dc.marginal_usd_per_mtok)}{mark(dc.marginal_usd_per_mtok, star)}/Mtok"
+        + (f" (bounds {format_usd(dc.marginal_usd_per_mtok_low)}-{format_usd(dc.marginal_usd_per_mtok_high)})"
+           if dc.marginal_usd_per_mtok_low != dc.marginal_usd_per_mtok_high else "") + ", "
         f"dedicated {format_usd(dc.dedicated_usd_per_mtok)}{mark(dc.dedicated_usd_per_mtok, star)}/Mtok, "
         f"{format_number(dc.carbon_g_per_mtok)}{mark(dc.carbon_g_per_mtok, star)} g CO2/Mtok",
     ]
@@ -151,7 +159,7 @@ def _scenario_block(sc: Scenario, device: DeviceProfile | None, grid, mix, usage
         else:
             be_txt = "n/a"
         rows.append([o.id, o.tier, format_usd(oc.blended_usd_per_mtok), format_number(oc.carbon_g_per_mtok), be_txt])
-        verdicts.append(f"     - {o.id}: {_verdict(dc, oc, be, usage, star)}")
+        verdicts.append(f"     - {o.id}: {_verdict(dc, oc, be, usage, star, grid.electricity_usd_per_kwh)}")
     out.append("")
     out += ["     " + line for line in text_table(
         ["offer (fair: small, open-small; frontier for context)", "tier", "$/Mtok mix", "g CO2/Mtok",
@@ -162,15 +170,22 @@ def _scenario_block(sc: Scenario, device: DeviceProfile | None, grid, mix, usage
     return out
 
 
-def _verdict(dc: cost.DeviceCost, oc: cost.OfferCost, be: cost.BreakEven, usage: float, star: str) -> str:
+def _verdict(dc: cost.DeviceCost, oc: cost.OfferCost, be: cost.BreakEven, usage: float, star: str,
+             usd_per_kwh: float | None) -> str:
     price = oc.blended_usd_per_mtok
     parts = [f"{format_usd(price)}/Mtok."]
     if dc.marginal_usd_per_mtok is None:
         parts.append("Local energy cost unknown.")
     else:
-        cheaper = dc.marginal_usd_per_mtok < price
-        parts.append(f"Owned device: local is {'cheaper' if cheaper else 'dearer'} "
-                     f"({format_usd(dc.marginal_usd_per_mtok)}{star} electricity).")
+        pv = cost.power_verdict(dc, price, usd_per_kwh) if usd_per_kwh else None
+        if pv is not None and dc.marginal_usd_per_mtok_low != dc.marginal_usd_per_mtok_high:
+            parts.append(f"Owned device: {pv.sentence('the offer')} (electricity "
+                         f"{format_usd(dc.marginal_usd_per_mtok_low)}-"
+                         f"{format_usd(dc.marginal_usd_per_mtok_high)}{star}).")
+        else:
+            cheaper = dc.marginal_usd_per_mtok < price
+            parts.append(f"Owned device: local is {'cheaper' if cheaper else 'dearer'} "
+                         f"({format_usd(dc.marginal_usd_per_mtok)}{star} electricity).")
     if dc.dedicated_usd_per_mtok is not None:
         cheaper = dc.dedicated_usd_per_mtok < price
         parts.append(f"Bought for this: {'cheaper' if cheaper else 'dearer'} at {usage:,.0f} tok/day "

@@ -15,14 +15,22 @@ from bench.errors import EdgebenchError
 
 def open_energy_setup(method: str, estimate_params: Any, *, power_log: str | Path | None,
                       clock_offset_s: float, idle_s: float,
-                      say: Callable[[str], None]) -> EnergySetup | None:
-    """`method` "auto" picks the best source and returns None (said) when there is none."""
+                      say: Callable[[str], None],
+                      power_log_scope: str | None = None, class_params: Any = None,
+                      gpu_run: bool = False, sys_root: Path = Path("/")) -> EnergySetup | None:
+    """`method` "auto" picks the best source and returns None (said) when there is none.
+
+    `power_log_scope` is what the --power-log meter measured (wall_ac, system_dc); None leaves it
+    to the log's `# scope:` line, and the external meter refuses a log that says neither.
+    """
     from bench.energy.meters import open_meter, replacement_hint
 
+    scope_kw = {"power_log_scope": power_log_scope} if power_log_scope is not None else {}
     try:
         meter = open_meter(None if method == "auto" else method,
-                           estimate_params=estimate_params, power_log=power_log,
-                           clock_offset_s=clock_offset_s)
+                           estimate_params=estimate_params, class_params=class_params,
+                           gpu_run=gpu_run, sys_root=sys_root, power_log=power_log,
+                           clock_offset_s=clock_offset_s, **scope_kw)
     except EdgebenchError as exc:
         if method != "auto":
             raise
@@ -34,10 +42,10 @@ def open_energy_setup(method: str, estimate_params: Any, *, power_log: str | Pat
         say(f"measuring idle power for {idle_s:g} s ({meter.method})…")
         idle_w = measure_idle_power_w(meter, idle_s)
     if getattr(meter, "is_estimate", False):
-        p = estimate_params
-        say(f"[bold yellow]ENERGY IS AN ESTIMATE[/] ({meter.method}, profile {p.profile_id}: "
-            f"{p.idle_power_w:g} W idle + ({p.tdp_w:g} W TDP - idle) x this process's "
-            f"CPU utilisation). No meter measures energy here; {replacement_hint()}.")
+        p = meter.params
+        say(f"[bold yellow]ENERGY IS AN ESTIMATE[/] ({meter.method}, {p.basis}; "
+            f"{p.low.full_w:.3g}-{p.high.full_w:.3g} W at full load, scaled by this process's "
+            f"CPU utilisation). No meter measures energy here; {replacement_hint(sys_root)}.")
     else:
         say(f"energy: {meter.method} ({meter.scope})"
             + (f", idle baseline {idle_w:.2f} W" if idle_w is not None else ""))

@@ -89,6 +89,11 @@ class EnergyFields:
     prefill_avg_power_w: float | None = None
     decode_avg_power_w: float | None = None
     energy_warning: str | None = None
+    prefill_j_per_tok_low: float | None = None
+    prefill_j_per_tok_high: float | None = None
+    decode_j_per_tok_low: float | None = None
+    decode_j_per_tok_high: float | None = None
+    energy_basis: str | None = None
 
 
 def energy_fields(setup: EnergySetup | None, edges: Sequence[Reading], n_prompt: int,
@@ -105,6 +110,22 @@ def energy_fields(setup: EnergySetup | None, edges: Sequence[Reading], n_prompt:
     dec = window_energy(r1, r2, setup.idle_power_w, m.update_period_s, label="decode",
                         method=m.method) if n_decode > 0 else None
     warnings = [w for w in (pre.warning, dec.warning if dec else None) if w]
+    bounds = {}
+    if getattr(m, "is_estimate", False):
+        def delta(a: Reading, b: Reading, domain: str) -> float | None:
+            if domain not in a.joules or domain not in b.joules:
+                return None
+            return b.joules[domain] - a.joules[domain]
+
+        def per(j: float | None, n: int) -> float | None:
+            return j / n if j is not None and n > 0 else None
+
+        bounds = dict(
+            prefill_j_per_tok_low=per(delta(r0, r1, "estimate/low"), n_prompt),
+            prefill_j_per_tok_high=per(delta(r0, r1, "estimate/high"), n_prompt),
+            decode_j_per_tok_low=per(delta(r1, r2, "estimate/low"), n_decode),
+            decode_j_per_tok_high=per(delta(r1, r2, "estimate/high"), n_decode),
+            energy_basis=getattr(m, "basis", None) or None)
     return EnergyFields(
         energy_method=m.method, energy_scope=m.scope, sampling_interval_s=m.sampling_interval_s,
         idle_power_w=setup.idle_power_w,
@@ -114,4 +135,4 @@ def energy_fields(setup: EnergySetup | None, edges: Sequence[Reading], n_prompt:
         prefill_j_per_tok=pre.gross_j / n_prompt,
         decode_j_per_tok=dec.gross_j / n_decode if dec else None,
         prefill_avg_power_w=pre.avg_power_w, decode_avg_power_w=dec.avg_power_w if dec else None,
-        energy_warning="; ".join(warnings) or None)
+        energy_warning="; ".join(warnings) or None, **bounds)

@@ -1,4 +1,6 @@
-"""Reading a results CSV strictly: any problem is one line naming the file and the line."""
+"""Reading a results CSV strictly: any problem is one line naming the file and the line.
+
+Files of older schema versions are migrated row by row (results/migrate.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from bench.errors import EdgebenchError
+from bench.results.migrate import header_problem, header_version, migrate
 from bench.results.schema import COLUMNS, SCHEMA_VERSION, ResultRow, parse_cell
 
 
@@ -22,15 +25,9 @@ def iter_rows(path: Path) -> Iterator[ResultRow]:
             header = next(reader, None)
             if header is None:
                 raise EdgebenchError(f"{path} is empty; it holds no results")
-            missing = [c for c in COLUMNS if c not in header]
-            extra = [c for c in header if c not in COLUMNS]
-            if missing or extra:
-                raise EdgebenchError(
-                    f"{path} does not match results schema v{SCHEMA_VERSION}: "
-                    + (f"missing columns {', '.join(missing)}" if missing else "")
-                    + ("; " if missing and extra else "")
-                    + (f"unknown columns {', '.join(extra)}" if extra else "")
-                )
+            version = header_version(header)
+            if version is None:
+                raise EdgebenchError(f"{path} {header_problem(header)}")
             for lineno, cells in enumerate(reader, start=2):
                 if len(cells) != len(header):
                     raise EdgebenchError(
@@ -39,14 +36,11 @@ def iter_rows(path: Path) -> Iterator[ResultRow]:
                     )
                 values = dict(zip(header, cells))
                 try:
+                    if version != SCHEMA_VERSION or values.get("schema_version") != str(version):
+                        values = migrate(values, lineno)
                     parsed = {c: parse_cell(c, values[c], lineno) for c in COLUMNS}
                 except EdgebenchError as exc:
                     raise EdgebenchError(f"{path} {exc}") from None
-                if parsed["schema_version"] != SCHEMA_VERSION:
-                    raise EdgebenchError(
-                        f"{path} line {lineno}: schema_version {parsed['schema_version']} is not "
-                        f"supported (this edgebench reads v{SCHEMA_VERSION})"
-                    )
                 yield ResultRow(**parsed)
         except UnicodeDecodeError:
             raise EdgebenchError(f"{path} is not UTF-8 text; is it really a results CSV?") from None

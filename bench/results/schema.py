@@ -1,4 +1,4 @@
-"""Results schema v1: one tidy row per test x repetition, and how its cells are written and read.
+"""Results schema v2: one tidy row per test x repetition, and how its cells are written and read.
 
 Rows hold only what was measured on the device (plus provenance). Prices, tariffs and carbon are
 applied later by the cost model, because they change while measurements do not.
@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.errors import EdgebenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,8 +78,9 @@ class ResultRow:
     accelerators: str
     available_eps: str | None = None
     on_battery: bool | None = None
+    virtualized: bool | None = None  # v2: a VM (hypervisor flag or DMI vendor)
     # energy (see the Energy section of the README)
-    energy_method: str  # rapl, nvml+rapl, battery, estimate:tdp, none
+    energy_method: str  # rapl, nvml+rapl, battery, estimate:tdp, estimate:class, none
     energy_scope: str | None = None
     sampling_interval_s: float | None = None
     idle_power_w: float | None = None
@@ -92,6 +93,12 @@ class ResultRow:
     prefill_avg_power_w: float | None = None
     decode_avg_power_w: float | None = None
     energy_warning: str | None = None
+    # v2: an estimate's bounds (None when measured) and what it assumed
+    prefill_j_per_tok_low: float | None = None
+    prefill_j_per_tok_high: float | None = None
+    decode_j_per_tok_low: float | None = None
+    decode_j_per_tok_high: float | None = None
+    energy_basis: str | None = None
     # thermals
     cpu_freq_mhz_before: float | None = None
     cpu_freq_mhz_after: float | None = None
@@ -103,6 +110,13 @@ class ResultRow:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
 TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(ResultRow)}
 REQUIRED: frozenset[str] = frozenset(n for n, t in TYPES.items() if "None" not in t)
+ADDED_IN_V2: tuple[str, ...] = ("virtualized", "prefill_j_per_tok_low", "prefill_j_per_tok_high",
+                                "decode_j_per_tok_low", "decode_j_per_tok_high", "energy_basis")
+# The columns of every schema version this edgebench reads (older files are migrated on read).
+COLUMNS_BY_VERSION: dict[int, tuple[str, ...]] = {
+    1: tuple(c for c in COLUMNS if c not in ADDED_IN_V2),
+    2: COLUMNS,
+}
 
 
 def format_cell(value: Any) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from bench.results import read, schema
+from bench.results.migrate import header_version, migrate
 from bench.errors import EdgebenchError
 from bench.results.schema import COLUMNS, SCHEMA_VERSION, ResultRow
 
@@ -73,7 +74,7 @@ def limit_for(column: str) -> Limit | None:
     exact = [lim for lim in LIMITS if lim.match == column]
     if exact:
         return exact[0]
-    unit = re.sub(r"_(before|after)$", "", column)
+    unit = re.sub(r"_(before|after|low|high)$", "", column)
     suffixes = [lim for lim in LIMITS if lim.match.startswith("_") and unit.endswith(lim.match)]
     return max(suffixes, key=lambda lim: len(lim.match)) if suffixes else None
 
@@ -209,14 +210,32 @@ def _detailed_errors(text: str) -> list[RowError]:
     if not records:
         return [RowError(None, None, "the upload is empty; it holds no results")]
     header = records[0]
-    missing = [c for c in COLUMNS if c not in header]
-    extra = [c for c in header if c not in COLUMNS]
-    doubled = sorted({c for c in header if header.count(c) > 1})
-    errors = [RowError(1, c, f"missing column (results schema v{SCHEMA_VERSION})") for c in missing]
-    errors += [RowError(1, c, f"unknown column (results schema v{SCHEMA_VERSION})") for c in extra]
-    errors += [RowError(1, c, "column appears more than once") for c in doubled]
-    if errors:
+    version = header_version(header)
+    if version is None:
+        missing = [c for c in COLUMNS if c not in header]
+        extra = [c for c in header if c not in COLUMNS]
+        doubled = sorted({c for c in header if header.count(c) > 1})
+        errors = [RowError(1, c, f"missing column (results schema v{SCHEMA_VERSION})") for c in missing]
+        errors += [RowError(1, c, f"unknown column (results schema v{SCHEMA_VERSION})") for c in extra]
+        errors += [RowError(1, c, "column appears more than once") for c in doubled]
         return errors
+    errors = []
+    for lineno, cells in enumerate(records[1:], start=2):
+        if len(cells) != len(header):
+            errors.append(RowError(lineno, None, f"{len(cells)} cells for {len(header)} columns "
+                                                 "(truncated or malformed row)"))
+            continue
+        try:
+            values = migrate(dict(zip(header, cells)), lineno)
+        except EdgebenchError as exc:
+            errors.append(RowError(lineno, "schema_version", _LINE_PREFIX.sub("", str(exc))))
+            continue
+        for column in COLUMNS:
+            try:
+                schema.parse_cell(column, values[column], lineno)
+            except EdgebenchError as exc:
+                errors.append(RowError(lineno, column, _LINE_PREFIX.sub("", str(exc))))
+    return errors
     for lineno, cells in enumerate(records[1:], start=2):
         if len(cells) != len(header):
             errors.append(RowError(lineno, None, f"{len(cells)} cells for {len(header)} columns "

@@ -1,5 +1,7 @@
 """Hardware fingerprint: what the rows say about the device, without personal data.
 
+Facts come from bench.machine (one layer with a root path); this module only shapes them.
+
 No hostname, user name or path is recorded; the fingerprint hash covers only the hardware
 fields so the same machine gets the same id across runs.
 """
@@ -10,7 +12,8 @@ import hashlib
 import platform
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+
+from bench.machine.facts import Machine
 
 
 @dataclass(frozen=True)
@@ -26,31 +29,7 @@ class Fingerprint:
     python_version: str
     accelerators: str
     available_eps: str
-
-
-def cpu_model(proc_root: Path = Path("/proc")) -> str:
-    """The CPU's marketing name from the OS, exactly as reported (profiles match on it)."""
-    system = platform.system()
-    if system == "Darwin":
-        try:
-            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
-                                  capture_output=True, text=True, timeout=5).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
-    cpuinfo = proc_root / "cpuinfo"
-    if cpuinfo.exists():
-        fields: dict[str, str] = {}
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-        # x86 has "model name"; many ARM kernels only "Hardware" or nothing useful.
-        for key in ("model name", "Hardware", "Model", "Processor", "cpu model"):
-            if fields.get(key):
-                return fields[key]
-    dt_model = Path("/proc/device-tree/model")
-    if dt_model.exists():
-        return dt_model.read_bytes().rstrip(b"\0").decode(errors="replace")
-    return platform.processor() or "unknown"
+    virtualized: bool | None = None
 
 
 def accelerators() -> str:
@@ -71,17 +50,16 @@ def accelerators() -> str:
     return ";".join(n.decode() if isinstance(n, bytes) else str(n) for n in names) or "none"
 
 
-def fingerprint(available_eps: list[str]) -> Fingerprint:
-    import psutil
-
-    model = cpu_model()
-    arch = platform.machine()
-    physical = psutil.cpu_count(logical=False)
-    logical = psutil.cpu_count(logical=True) or 1
-    ram = psutil.virtual_memory().total
-    accel = accelerators()
+def fingerprint(available_eps: list[str], machine: Machine | None = None) -> Fingerprint:
+    """The rows' hardware columns, from the machine facts layer (a fake machine in tests)."""
+    machine = machine or Machine.from_env()
+    facts = machine.facts()
+    model, arch = facts.cpu_model, facts.cpu_arch
+    physical, logical = facts.cores_physical, facts.cores_logical
+    ram = facts.ram_bytes or 0
+    accel = accelerators() if machine.is_real else "none"
     key = "|".join([model, arch, str(physical), str(logical), str(round(ram / 2**30)),
-                    platform.system(), accel])
+                    facts.os_name, accel])
     return Fingerprint(
         host_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16],
         cpu_model=model,
@@ -89,11 +67,12 @@ def fingerprint(available_eps: list[str]) -> Fingerprint:
         cpu_cores_physical=physical,
         cpu_cores_logical=logical,
         ram_bytes=ram,
-        os_name=platform.system(),
+        os_name=facts.os_name,
         os_release=platform.release(),
         python_version=platform.python_version(),
         accelerators=accel,
         available_eps=";".join(available_eps),
+        virtualized=facts.is_vm,
     )
 
 

@@ -33,18 +33,24 @@ def chat_template(model_dir: Path) -> str:
                          "tokenizer_config.json); the chat shape needs one")
 
 
-def render_chat(model_dir: Path, messages: list[dict[str, str]]) -> str:
-    """Renders the model's own chat template in a sandbox: templates are data, not code."""
+def compile_chat(model_dir: Path) -> Any:
+    """The model's own chat template, compiled once (at load, outside any timed region) in a
+    sandbox: templates are data, not code."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(chat_template(model_dir)).render(
-        messages=messages, add_generation_prompt=True)
+    return env.from_string(chat_template(model_dir))
 
 
-def chat_ids(model_dir: Path, tokenizer: Any, system: str, user: str) -> list[int]:
-    text = render_chat(model_dir, [{"role": "system", "content": system},
-                                   {"role": "user", "content": user}])
+def render_chat(model_dir: Path, messages: list[dict[str, str]]) -> str:
+    return compile_chat(model_dir).render(messages=messages, add_generation_prompt=True)
+
+
+def chat_ids(template: Any, tokenizer: Any, system: str, user: str) -> list[int]:
+    """Renders a compiled template and tokenizes: what `tokenize_s` times."""
+    text = template.render(messages=[{"role": "system", "content": system},
+                                     {"role": "user", "content": user}],
+                           add_generation_prompt=True)
     # The template already holds the special tokens; adding more would change the prompt.
     return list(tokenizer.encode(text, add_special_tokens=False).ids)
 

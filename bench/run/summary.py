@@ -44,13 +44,19 @@ def _energy_cell(rows: list[ResultRow]) -> str:
     if method == "none":
         return "not measured"
     cell = _cell([x.decode_j_per_tok for x in rows], digits=3)
-    return f"{cell} ({method})"
+    low = [x.decode_j_per_tok_low for x in rows if x.decode_j_per_tok_low is not None]
+    high = [x.decode_j_per_tok_high for x in rows if x.decode_j_per_tok_high is not None]
+    if low and high:
+        cell += f" [{stats.median(low):.3f}-{stats.median(high):.3f}]"
+    return f"{cell} ({method}, {rows[0].energy_scope})"
 
 
 def group(rows: Sequence[ResultRow]) -> list[list[ResultRow]]:
+    """One group per configuration and energy scope: CPU-package and wall joules never share a
+    median."""
     groups: dict[str, list[ResultRow]] = defaultdict(list)
     for row in rows:
-        groups[f"{row.run_id}|{row.config_id}"].append(row)
+        groups[f"{row.run_id}|{row.config_id}|{row.energy_method}|{row.energy_scope}"].append(row)
     return list(groups.values())
 
 

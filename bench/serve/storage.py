@@ -92,6 +92,18 @@ class Store:
         self.engine = make_engine(db_url)
         self.tables = make_tables()
         self.tables.metadata.create_all(self.engine)
+        self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        """A database made by an older edgebench gains the newer schema's (nullable) columns;
+        its rows keep them empty, as the CSV reader does for older files."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns("results")}
+        table = self.tables.results
+        with self.engine.begin() as conn:
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    conn.execute(sa.text(f'ALTER TABLE results ADD COLUMN "{column.name}" {kind}'))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -2,8 +2,11 @@
 
 Each source is one module in this folder with `probe(ctx)` and `open_meter(ctx)`; METERS maps
 its name to the module, imported only when asked for. Adding a source is one module plus one
-line. The TDP estimate is opened only when no measured source is available (or when asked for
-by name), and it always carries method `estimate:tdp` and is_estimate=True.
+line. Estimates are opened only when no measured source is available (or when asked for by
+name): `estimate:tdp` from a matched device profile, else `estimate:class` from the CPU class
+table, which works on every machine. Both carry is_estimate=True and low/high bounds. NVML is
+picked automatically only for runs on a GPU execution provider: an idle card's joules are not
+a CPU run's energy.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ METERS: dict[str, str] = {
     "battery": "bench.energy.meters.battery",
     "external": "bench.energy.meters.external",
     "estimate:tdp": "bench.energy.meters.estimate",
+    "estimate:class": "bench.energy.meters.estimate_class",
 }
-METHODS = ("rapl", "nvml", "nvml+rapl", "apple", "battery", "external", "estimate:tdp")
+METHODS = ("rapl", "nvml", "nvml+rapl", "apple", "battery", "external", "estimate:tdp",
+           "estimate:class")
 _ALIASES = {"estimate": "estimate:tdp", "auto": None, "rapl+nvml": "nvml+rapl"}
 
 
@@ -40,8 +45,11 @@ class MeterContext:
 
     sys_root: Path = Path("/")
     nvml: Any = None
-    estimate_params: Any = None  # bench.energy.meters.estimate.EstimateParams
+    estimate_params: Any = None  # bench.energy.meters.estimate.EstimateParams (device profile)
+    class_params: Any = None  # the same, from the CPU class table
+    gpu_run: bool = False  # the run uses a GPU execution provider: NVML may measure it
     power_log: Path | str | None = None
+    power_log_scope: str | None = None  # what the external meter measured (wall_ac, system_dc)
     clock_offset_s: float = 0.0
     system: str = ""
     zeus_monitor: Any = None
@@ -77,41 +85,66 @@ def detect_meters(sys_root: Path = Path("/"), nvml: Any = None, **kw: Any) -> li
 
 
 def open_meter(method: str | None, **kw: Any) -> Meter:
-    """The named source, or (method None/"auto") the best measured one, falling back to the estimate.
+    """The named source, or (method None/"auto") the best one; see auto_choice for the order.
 
-    Best = an external log if given, else nvml+rapl, nvml, rapl, apple, battery. The caller still
-    has to start() the meter. Keywords are MeterContext's fields.
+    The caller still has to start() the meter. Keywords are MeterContext's fields.
     """
+    return _open(method, _context(**kw))[0]
+
+
+def auto_choice(**kw: Any) -> tuple[str, str]:
+    """Which source `--energy auto` would use here, and why (for `edgebench meters`)."""
+    meter, why = _open(None, _context(**kw))
+    return meter.method, why
+
+
+def _open(method: str | None, ctx: MeterContext) -> tuple[Meter, str]:
     key = method.strip().lower() if method else None
     key = _ALIASES.get(key, key) if key else None
+    if key == "estimate:tdp" and method and method.strip().lower() == "estimate" and (
+            ctx.estimate_params is None):
+        key = "estimate:class"  # "estimate": the profile's when one matches, else the class's
     if key is not None and key not in METHODS:
         raise EdgebenchError(f"unknown energy method {method!r}: choose one of {', '.join(METHODS)} (or auto)")
-    ctx = _context(**kw)
 
     def build(name: str) -> Meter:
         return meter_module(name).open_meter(ctx)
 
     if key == "nvml+rapl":
-        return CombinedMeter([build("nvml"), build("rapl")], method="nvml+rapl")
+        return CombinedMeter([build("nvml"), build("rapl")], method="nvml+rapl"), "asked for"
     if key is not None:
-        return build(key)
+        return build(key), "asked for"
     if ctx.power_log is not None:
-        return build("external")
-    measured: list[Meter] = []
-    for name in ("nvml", "rapl"):
+        return build("external"), "a power log was given"
+    skipped: list[str] = []
+
+    def attempt(name: str) -> Meter | None:
         try:
-            measured.append(build(name))
-        except EdgebenchError:
-            pass
-    if len(measured) == 2:
-        return CombinedMeter(measured, method="nvml+rapl")
-    if measured:
-        return measured[0]
+            return build(name)
+        except EdgebenchError as exc:
+            skipped.append(f"{name}: {exc}")
+            return None
+
+    if ctx.gpu_run:
+        gpu = attempt("nvml")
+        cpu = attempt("rapl")
+        if gpu and cpu:
+            return CombinedMeter([gpu, cpu], method="nvml+rapl"), "GPU run: NVML plus RAPL"
+        if gpu:
+            return gpu, "GPU run: NVML"
+        if cpu:
+            return cpu, "RAPL measures the CPU package (the GPU is not metered)"
+    else:
+        cpu = attempt("rapl")
+        if cpu:
+            return cpu, "RAPL measures the CPU package"
     for name in ("apple", "battery"):
         if name == "apple" and ctx.system != "Darwin" and ctx.zeus_monitor is None:
             continue
-        try:
-            return build(name)
-        except EdgebenchError:
-            pass
-    return build("estimate:tdp")
+        meter = attempt(name)
+        if meter:
+            return meter, f"{name} measures this device"
+    why = "no meter measures here (" + "; ".join(skipped) + ")" if skipped else "no meter"
+    if ctx.estimate_params is not None:
+        return build("estimate:tdp"), f"{why}; a device profile matches"
+    return build("estimate:class"), f"{why}; no device profile matches, so the CPU class"
