@@ -127,7 +127,7 @@ def test_build_rebuilds_stale_and_missing_folders_only(tmp_path, monkeypatch, de
     _write_manifest(folders.variant_dir(MODEL, "int4"), variant="int4")
     _write_manifest(folders.variant_dir(MODEL, "int8"), variant="int8", logits="last")
     calls = []
-    monkeypatch.setattr(modelzoo, "fetch_source", lambda *a: tmp_path / "x.gguf")
+    monkeypatch.setattr(modelzoo, "fetch_gguf", lambda *a, **k: tmp_path / "x.gguf")
     monkeypatch.setattr(modelzoo, "build_hf", lambda *a: tmp_path / "hf")
     monkeypatch.setattr(modelzoo, "build_variant",
                         lambda recipe, v, *a, logits: calls.append((v.name, logits)))

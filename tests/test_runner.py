@@ -263,3 +263,64 @@ def test_the_progress_bar_never_redraws_inside_a_timed_region(tmp_path):
         clock=clock, sleep=clock.sleep, peak_rss=FakePeakRss())
     assert len(rows) == 2
     assert not [name for name in seen if "refresh" in name.lower()], seen
+
+
+def _roofline_rows(tmp_path, *, eps=("cpu",), bandwidth=None, **folder):
+    """pp8+tg4 and pp8 at 0.5 s prefill, then tokens at 0.1 0.2 0.2 0.3 s: decode 3 / 0.7 tok/s."""
+    import dataclasses
+
+    from bench.models.footprint import WeightFootprint
+
+    model = dataclasses.replace(fake_folder(tmp_path), source_quant="Q4_K_M",
+                                footprint=WeightFootprint(1_000_000, 1_000, 100), **folder)
+    clock, log = FakeClock(), []
+    plan = RunPlan(targets=tuple(Target(model, "fake", ep, 2) for ep in eps),
+                   shapes=(Shape.pg(8, 4), Shape.pp(8)), reps=1, warmup=0)
+    script = Script(prefill_s=0.5, step_s=(0.1, 0.2, 0.2, 0.3))
+    runner = Runner(plan, fake_fingerprint(), None, clock=clock, sleep=clock.sleep,
+                    open_backend=lambda name: ScriptedBackend(name, clock, script, log),
+                    peak_rss=FakePeakRss(), bandwidth=bandwidth)
+    return runner.run()
+
+
+def test_roofline_fraction_from_bytes_per_token_and_the_threads_bandwidth(tmp_path):
+    asked: list[int] = []
+
+    def bandwidth(threads: int) -> float:
+        asked.append(threads)
+        return {1: 1e6, 2: 5e6}[threads]
+
+    decode, prompt_only = _roofline_rows(tmp_path, bandwidth=bandwidth)
+    # weights + KV at the mean decode context: prompt 8 + 4 generated / 2 = 10 tokens
+    assert decode.bytes_per_token == 1_000_000 + 100 * 10
+    assert decode.mem_bandwidth_bytes_s == 5e6 and set(asked) == {2}
+    assert decode.decode_roofline_frac == pytest.approx((3 / 0.7) * 1_001_000 / 5e6)  # 86%
+    assert (decode.weights, decode.source_quant) == ("real", "Q4_K_M")
+    # a prompt-only row has no decode rate: the bandwidth, but no bytes or fraction
+    assert prompt_only.mem_bandwidth_bytes_s == 5e6
+    assert prompt_only.bytes_per_token is None and prompt_only.decode_roofline_frac is None
+
+    from bench.run import summary
+
+    assert "| 86% |" in summary.markdown([decode])
+
+
+def test_roofline_columns_stay_empty_without_a_bandwidth_or_off_the_cpu(tmp_path):
+    (decode, _) = _roofline_rows(tmp_path, weights="synthetic")
+    assert decode.bytes_per_token == 1_001_000 and decode.weights == "synthetic"
+    assert decode.mem_bandwidth_bytes_s is None and decode.decode_roofline_frac is None
+    rows = _roofline_rows(tmp_path, eps=("cpu", "cuda"), bandwidth=lambda threads: 2e9)
+    on_gpu = [r for r in rows if r.ep == "cuda"]
+    assert on_gpu and all(r.mem_bandwidth_bytes_s is None and r.decode_roofline_frac is None
+                          for r in on_gpu)
+
+
+def test_the_chat_shape_is_skipped_with_a_reason_where_a_model_has_no_chat(tmp_path):
+    base = Target(fake_folder(tmp_path, "base-model"), "fake", "cpu", 1,
+                  no_chat="the model has no chat template (a base model)")
+    plan = RunPlan(targets=(base,), shapes=(Shape.tg(2), Shape.chat(4)), reps=2, warmup=1)
+    assert plan.total_runs == 3  # tg2 only: 1 warmup + 2 reps
+    assert plan.skipped() == ["chat shape skipped on base-model/int4: the model has no chat "
+                              "template (a base model)"]
+    rows = make_runner(tmp_path, plan)[0].run()
+    assert [r.test for r in rows] == ["tg2", "tg2"]

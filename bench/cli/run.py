@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable
 
 from bench.cli.args import (energy_options, list_of, non_negative_float, non_negative_int, positive_int, prompt_gen_pair)
 from bench.errors import EdgebenchError
@@ -14,14 +15,41 @@ DEFAULT_VARIANT = "int4"
 DEFAULT_REPS = 5
 
 
-def _folders(args: argparse.Namespace) -> list:
+def _folders(args: argparse.Namespace, say: Callable[[str], None]) -> list:
     from bench.models.folder import open_built_variant, open_model_folder
 
     folders = [open_model_folder(Path(path)) for path in args.model_path or []]
+    variants = args.variant or [DEFAULT_VARIANT]
+    if args.model == ["all"]:
+        return folders + _ladder(variants, say)
     if not args.model_path or args.model:
         folders += [open_built_variant(model_id, variant)
                     for model_id in args.model or [DEFAULT_MODEL]
-                    for variant in args.variant or [DEFAULT_VARIANT]]
+                    for variant in variants]
+    return folders
+
+
+def _ladder(variants: list[str], say: Callable[[str], None]) -> list:
+    """`--model all`: every recipe with the variant built, smallest first; the rest named."""
+    from bench.models import recipes
+    from bench.models.folder import is_built, open_built_variant
+
+    ladder = sorted(recipes.list_recipes(), key=lambda r: (r.parameters or 0, r.id))
+    folders, missing = [], []
+    for recipe in ladder:
+        for variant in variants:
+            if variant not in recipe.variants:
+                continue
+            if is_built(recipe.id, variant):
+                folders.append(open_built_variant(recipe.id, variant))
+            else:
+                missing.append(f"{recipe.id} --variant {variant}")
+    if missing:
+        say(f"--model all: not built, so not run: {'; '.join(missing)} "
+            "(edgebench models build MODEL --variant V)")
+    if not folders:
+        raise EdgebenchError("--model all found no built model; build one with 'edgebench "
+                             "models build MODEL'")
     return folders
 
 
@@ -47,7 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise EdgebenchError("--sustained N runs N back-to-back repetitions with no cooldown; "
                              "drop --reps/--cooldown or drop --sustained")
     reps = args.sustained or (args.reps if args.reps is not None else DEFAULT_REPS)
-    plan = make_plan(_folders(args), shapes, backends=args.backend, eps=args.ep,
+    console = Console(stderr=True)
+    plan = make_plan(_folders(args, console.print), shapes, backends=args.backend, eps=args.ep,
                      threads=args.threads or [hardware.physical_cores()], reps=reps,
                      warmup=args.warmup, cooldown_s=args.cooldown, interleave=args.interleave)
     output = Path(args.output) if args.output else Path(
@@ -55,9 +84,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     machine = Machine.from_env()
     fp = hardware.fingerprint(available_eps(), machine)
     ResultWriter.check(output)
-    console = Console(stderr=True)
+    for line in plan.skipped():
+        console.print(line)
     energy = open_energy(args, fp, console, machine)
-    rows = run_with_progress(plan, fp, output, energy, console, machine.root)
+    try:
+        bandwidth = _bandwidth(args, plan, fp, console, machine.is_real)
+    except BaseException:
+        if energy is not None:
+            energy.meter.stop()
+        raise
+    rows = run_with_progress(plan, fp, output, energy, console, machine.root, bandwidth=bandwidth)
     print(summary.render(rows, args.format))
     if args.sustained and args.format == "md":
         print("\n" + summary.sustained(rows))
@@ -65,6 +101,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\n" + _verdict(rows, args, output))
     console.print(f"{len(rows)} rows written to {output}")
     return 0
+
+
+def _bandwidth(args: argparse.Namespace, plan: Any, fp: Any, console: Any,
+               real_machine: bool) -> Callable[[int], float | None] | None:
+    """bytes/s per thread count for the roofline columns, cached per machine; None to skip
+    (--no-roofline, no CPU EP, or a stand-in machine whose memory is not this one's)."""
+    from bench.run import roofline
+
+    threads = sorted({t.threads for t in plan.targets if roofline.applies(t.ep)})
+    if not args.roofline or not threads or not real_machine:
+        return None
+    return roofline.bandwidths(threads, fp.host_fingerprint, remeasure=args.remeasure_bandwidth,
+                               report=console.print).get
 
 
 def _verdict(rows: list, args: argparse.Namespace, output: Path) -> str:
@@ -85,7 +134,8 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
                          description="Benchmark models. Every option taking a list accepts "
                                      "commas (--threads 1,2); the sweep is the cross product.")
     run.add_argument("--model", type=list_of(str, "model"),
-                     help=f"recipe ids (default {DEFAULT_MODEL})")
+                     help=f"recipe ids, or 'all' for every built recipe, smallest first "
+                          f"(default {DEFAULT_MODEL})")
     run.add_argument("--model-path", action="append", metavar="DIR",
                      help="a built model folder (e.g. copied from another machine); repeatable")
     run.add_argument("--variant", type=list_of(str, "variant"), help=f"default {DEFAULT_VARIANT}")
@@ -125,6 +175,11 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     run.add_argument("--idle-s", type=non_negative_float, default=3.0, metavar="S",
                      help="seconds of idle baseline before the first test (default 3; 0 skips, "
                           "and net energy is then left empty)")
+    run.add_argument("--roofline", action=argparse.BooleanOptionalAction, default=True,
+                     help="measure the memory read bandwidth per thread count (once per "
+                          "machine, cached) for the decode roofline columns")
+    run.add_argument("--remeasure-bandwidth", action="store_true",
+                     help="measure the bandwidth again instead of using the cached value")
     run.add_argument("--verdict", action=argparse.BooleanOptionalAction, default=True,
                      help="end with the cost verdict against the default cloud offers")
     run.set_defaults(func=cmd_run)

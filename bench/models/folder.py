@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import paths
 from bench.errors import EdgebenchError
+from bench.models.footprint import WeightFootprint
 
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("genai_config.json", "model.onnx", "tokenizer.json")
@@ -24,6 +25,8 @@ REQUIRED_FILES = ("genai_config.json", "model.onnx", "tokenizer.json")
 LOGITS = ("last", "all")
 HEAD_BUILDER_OPTIONS = {"last": {"prune_lm_head": "true"}, "all": {"prune_lm_head": "false"}}
 _FOLDER_SUFFIX = {"last": "", "all": "+all-logits"}
+# A manifest's "weights": the real weights, or random ones of a real architecture (speed only).
+WEIGHTS = ("real", "synthetic")
 
 
 def sha256_file(path: Path) -> str:
@@ -102,6 +105,18 @@ class ModelFolder:
     # position); "all": every position, which quality scoring needs; "unknown": a folder whose
     # manifest does not say (built elsewhere or by an older edgebench): check the logits' shape.
     logits: str = "unknown"
+    # "real" weights or "synthetic" (random weights of a real architecture: speed only)
+    weights: str = "real"
+    source_quant: str | None = None  # the source weights' quantisation (Q4_K_M...), if known
+    # what one decode step reads (docs/roofline.md): from the manifest, else the graph, else None
+    footprint: WeightFootprint | None = None
+
+
+def _says_synthetic(manifest: Path) -> bool:
+    try:
+        return json.loads(manifest.read_text()).get("weights") == "synthetic"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def open_model_folder(path: Path, *, verify_hashes: bool = True) -> ModelFolder:
@@ -109,7 +124,9 @@ def open_model_folder(path: Path, *, verify_hashes: bool = True) -> ModelFolder:
     if not path.is_dir():
         raise EdgebenchError(f"model folder {path} does not exist; build it with "
                              "'edgebench models build MODEL' or copy a built folder there")
-    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    synthetic = _says_synthetic(path / MANIFEST)
+    missing = [f for f in REQUIRED_FILES if not (path / f).exists()
+               and not (synthetic and f == "tokenizer.json")]  # random weights have no tokenizer
     if missing:
         raise EdgebenchError(f"model folder {path} is missing {', '.join(missing)}; "
                              "rebuild it with 'edgebench models build MODEL --force'")
@@ -153,7 +170,21 @@ def open_model_folder(path: Path, *, verify_hashes: bool = True) -> ModelFolder:
         bos_token_id=genai.get("bos_token_id"),
         eos_token_ids=tuple([eos] if isinstance(eos, int) else eos),
         logits=manifest.get("logits") if manifest.get("logits") in LOGITS else "unknown",
+        weights=manifest.get("weights") if manifest.get("weights") in WEIGHTS else "real",
+        source_quant=str(manifest["source_quant"]) if manifest.get("source_quant") else None,
+        footprint=WeightFootprint.from_manifest(manifest) or _graph_footprint(path),
     )
+
+
+def _graph_footprint(path: Path) -> WeightFootprint | None:
+    """A folder built before the manifest held the footprint: read the graph when `onnx` is
+    installed; the roofline columns stay empty otherwise. Best effort: it never blocks a run."""
+    try:
+        from bench.models.footprint import weight_bytes_per_token
+
+        return weight_bytes_per_token(path)
+    except Exception:  # ImportError without the convert extra, or a graph onnx cannot parse
+        return None
 
 
 def _precision_label(manifest: dict) -> str:

@@ -13,7 +13,8 @@ Migration = Callable[[dict[str, str]], dict[str, str]]
 
 
 def v1_to_v2(cells: dict[str, str]) -> dict[str, str]:
-    """v2 adds the VM flag and an estimate's bounds; a v1 row knows neither."""
+    """v2 adds the VM flag, an estimate's bounds, the weights' origin and the roofline columns;
+    a v1 row knows none of them."""
     return {**cells, **{c: "" for c in ADDED_IN_V2}}
 
 

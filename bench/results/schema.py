@@ -41,6 +41,8 @@ class ResultRow:
     model_sha256: str | None = None  # of model.onnx (the graph file) as built; GGUF for imports
     model_source_sha256: str | None = None  # of the source weights (GGUF) the model was built from
     model_size_bytes: int | None = None  # all files of the model folder
+    weights: str | None = None  # v2: "real" or "synthetic" (random weights: speed only)
+    source_quant: str | None = None  # v2: the source weights' quantisation (Q4_K_M, ...)
     backend: str
     backend_version: str
     onnxruntime_version: str | None = None
@@ -65,6 +67,12 @@ class ResultRow:
     itl_p99_s: float | None = None
     itl_samples_s: str | None = None  # space-separated per-token latencies, 2nd token on
     peak_rss_bytes: int | None = None
+    # v2, the decode roofline (docs/roofline.md): bytes one decode step reads (weights + KV cache
+    # at the mean context), the measured read bandwidth for this thread count, and
+    # decode_tok_s / (bandwidth / bytes_per_token)
+    bytes_per_token: int | None = None
+    mem_bandwidth_bytes_s: float | None = None
+    decode_roofline_frac: float | None = None
     # hardware fingerprint
     host_fingerprint: str
     cpu_model: str
@@ -111,7 +119,9 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
 TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(ResultRow)}
 REQUIRED: frozenset[str] = frozenset(n for n, t in TYPES.items() if "None" not in t)
 ADDED_IN_V2: tuple[str, ...] = ("virtualized", "prefill_j_per_tok_low", "prefill_j_per_tok_high",
-                                "decode_j_per_tok_low", "decode_j_per_tok_high", "energy_basis")
+                                "decode_j_per_tok_low", "decode_j_per_tok_high", "energy_basis",
+                                "weights", "source_quant", "bytes_per_token",
+                                "mem_bandwidth_bytes_s", "decode_roofline_frac")
 # The columns of every schema version this edgebench reads (older files are migrated on read).
 COLUMNS_BY_VERSION: dict[int, tuple[str, ...]] = {
     1: tuple(c for c in COLUMNS if c not in ADDED_IN_V2),

@@ -57,6 +57,12 @@ LIMITS: tuple[Limit, ...] = (
     Limit("n_gen_requested", 0, 1e8, "token counts are non-negative and far below 1e8"),
     Limit("n_generated", 0, 1e8, "token counts are non-negative and far below 1e8"),
     Limit("schema_version", SCHEMA_VERSION, SCHEMA_VERSION, "checked by the schema reader"),
+    Limit("bytes_per_token", 1, 1e15, "a decode step reads at least one byte, never a petabyte"),
+    Limit("mem_bandwidth_bytes_s", 1e6, 1e14, "read bandwidth between 1 MB/s and 100 TB/s; "
+                                              "outside that it is a unit slip"),
+    # Above 1 the weights were partly served from cache (a small model, a big last-level cache);
+    # far above, bytes_per_token or the bandwidth is wrong (bits for bytes is 8x).
+    Limit("decode_roofline_frac", 0, 5, "decode cannot run 5x faster than memory can be read"),
 )
 
 _NUMERIC_KINDS = ("int", "float")
@@ -135,6 +141,8 @@ def _text_errors(row: ResultRow, line: int) -> list[RowError]:
         except ValueError:
             errors.append(RowError(line, column, f"{getattr(row, column)!r} is not an RFC 3339 "
                                                  "timestamp"))
+    if row.weights is not None and row.weights not in ("real", "synthetic"):
+        errors.append(RowError(line, "weights", f"{row.weights!r} is neither real nor synthetic"))
     try:
         json.loads(row.ep_options)
     except ValueError:

@@ -42,12 +42,19 @@ class Shape:
 
 @dataclass(frozen=True)
 class Target:
-    """A loaded-model point of the sweep: everything but the shape."""
+    """A loaded-model point of the sweep: everything but the shape.
+
+    `chat` is the (system, prompt) conversation of this model's recipe (None: the plan's);
+    `no_chat` says why the chat shape cannot run on this model (no chat template or tokenizer),
+    and the runner skips it with that reason instead of faking it.
+    """
 
     model: Any  # bench.models.folder.ModelFolder (or anything with its fields)
     backend: str
     ep: str
     threads: int
+    chat: tuple[str, str] | None = None
+    no_chat: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,23 @@ class RunPlan:
     chat_system: str = DEFAULT_CHAT_SYSTEM
     chat_prompt: str = DEFAULT_CHAT_PROMPT
 
+    def runs(self, target: Target) -> tuple[Shape, ...]:
+        """The shapes this target runs: the chat shape only where the model has a chat."""
+        return tuple(s for s in self.shapes if s.n_prompt is not None or target.no_chat is None)
+
     @property
     def total_runs(self) -> int:
-        return len(self.targets) * len(self.shapes) * (self.reps + self.warmup)
+        return sum(len(self.runs(t)) for t in self.targets) * (self.reps + self.warmup)
+
+    def skipped(self) -> list[str]:
+        """One line per (model, shape) the plan leaves out, with the reason."""
+        if not any(s.n_prompt is None for s in self.shapes):
+            return []
+        seen = {}
+        for t in self.targets:
+            if t.no_chat:
+                seen[f"{t.model.model_id}/{t.model.variant}"] = t.no_chat
+        return [f"chat shape skipped on {name}: {why}" for name, why in seen.items()]
 
 
 def config_id(target: Target, shape: Shape) -> str:
@@ -89,21 +110,29 @@ def make_plan(folders: Sequence[Any], shapes: Sequence[Shape], *, backends: Sequ
               eps: Sequence[str], threads: Sequence[int], reps: int, warmup: int,
               cooldown_s: float, interleave: bool) -> RunPlan:
     """The cross product folders × backends × EPs × threads, checked against each context."""
-    from bench import paths
-    from bench.models import recipes
-
     longest = max((s.n_prompt or 0) + s.n_gen for s in shapes)
     for folder in folders:
         if folder.context_length and longest > folder.context_length:
             raise EdgebenchError(
                 f"a test needs {longest} tokens but {folder.model_id} has a context of "
                 f"{folder.context_length}; lower --prompt-tokens/--gen-tokens")
-    targets = tuple(Target(f, b, ep, t) for f in folders for b in backends
+    chats = {f.path: _chat(f) for f in folders}
+    targets = tuple(Target(f, b, ep, t, *chats[f.path]) for f in folders for b in backends
                     for ep in eps for t in threads)
-    chat_system, chat_prompt = DEFAULT_CHAT_SYSTEM, DEFAULT_CHAT_PROMPT
-    if folders and (paths.recipes_dir() / f"{folders[0].model_id}.toml").exists():
-        recipe = recipes.get_recipe(folders[0].model_id)
-        chat_system, chat_prompt = recipe.chat_system, recipe.chat_prompt
     return RunPlan(targets=targets, shapes=tuple(shapes), reps=reps, warmup=warmup,
-                   cooldown_s=cooldown_s, interleave=interleave,
-                   chat_system=chat_system, chat_prompt=chat_prompt)
+                   cooldown_s=cooldown_s, interleave=interleave)
+
+
+def _chat(folder: Any) -> tuple[tuple[str, str] | None, str | None]:
+    """The recipe's conversation and, where the chat shape cannot run, why."""
+    from bench import paths
+    from bench.models import recipes
+    from bench.run.prompts import chat_unavailable
+
+    why = chat_unavailable(folder.path)
+    if (paths.recipes_dir() / f"{folder.model_id}.toml").exists():
+        recipe = recipes.get_recipe(folder.model_id)
+        if not recipe.has_chat:
+            return None, why or f"recipe {recipe.id} has no chat conversation"
+        return (recipe.chat_system, recipe.chat_prompt), why
+    return None, why

@@ -33,6 +33,17 @@ def chat_template(model_dir: Path) -> str:
                          "tokenizer_config.json); the chat shape needs one")
 
 
+def chat_unavailable(model_dir: Path) -> str | None:
+    """Why the chat shape cannot run on this folder (no tokenizer or chat template), or None."""
+    if not (model_dir / "tokenizer.json").exists():
+        return "the model has no tokenizer (synthetic weights)"
+    try:
+        chat_template(model_dir)
+    except EdgebenchError:
+        return "the model has no chat template (a base model)"
+    return None
+
+
 def compile_chat(model_dir: Path) -> Any:
     """The model's own chat template, compiled once (at load, outside any timed region) in a
     sandbox: templates are data, not code."""

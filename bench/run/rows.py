@@ -13,6 +13,7 @@ from typing import Any
 
 from bench import __version__
 from bench.energy.windows import EnergySetup, energy_fields
+from bench.models.footprint import mean_decode_context
 from bench.results import stats
 from bench.results.schema import SCHEMA_VERSION, ResultRow
 from bench.run.plan import Shape, Target, config_id
@@ -46,8 +47,23 @@ class Measured:
     warnings: tuple[str, ...] = ()
 
 
+def roofline_fields(model: Any, n_prompt: int, timing: Timing,
+                    bandwidth_bytes_s: float | None) -> dict[str, Any]:
+    """bytes_per_token and the roofline fraction for decode rows (docs/roofline.md); the
+    bandwidth goes in every row it was measured for."""
+    footprint = getattr(model, "footprint", None)
+    per_token = None
+    if footprint is not None and timing.decode_tok_s is not None:
+        per_token = footprint.bytes_per_token(mean_decode_context(n_prompt, timing.n_generated))
+    frac = None
+    if per_token and bandwidth_bytes_s and timing.decode_tok_s is not None:
+        frac = timing.decode_tok_s * per_token / bandwidth_bytes_s
+    return {"bytes_per_token": per_token, "mem_bandwidth_bytes_s": bandwidth_bytes_s,
+            "decode_roofline_frac": frac}
+
+
 def build_row(run: Provenance, target: Target, shape: Shape, backend: Any, m: Measured,
-              energy: EnergySetup | None) -> ResultRow:
+              energy: EnergySetup | None, bandwidth_bytes_s: float | None = None) -> ResultRow:
     timing = m.timing
     itl = timing.itl_s()
     versions = backend.versions()
@@ -62,6 +78,8 @@ def build_row(run: Provenance, target: Target, shape: Shape, backend: Any, m: Me
         precision=target.model.precision, model_sha256=target.model.model_sha256,
         model_source_sha256=target.model.source_sha256,
         model_size_bytes=target.model.size_bytes,
+        weights=getattr(target.model, "weights", None),
+        source_quant=getattr(target.model, "source_quant", None),
         backend=target.backend, backend_version=versions.backend_version,
         onnxruntime_version=versions.onnxruntime_version,
         onnxruntime_genai_version=versions.onnxruntime_genai_version,
@@ -76,6 +94,7 @@ def build_row(run: Provenance, target: Target, shape: Shape, backend: Any, m: Me
         itl_p99_s=stats.percentile(itl, 99) if itl else None,
         itl_samples_s=" ".join(f"{x:.6g}" for x in itl) if itl else None,
         peak_rss_bytes=m.peak_rss_bytes, on_battery=run.on_battery,
+        **roofline_fields(target.model, n_prompt, timing, bandwidth_bytes_s),
         cpu_freq_mhz_before=before.cpu_freq_mhz if before else None,
         cpu_freq_mhz_after=after.cpu_freq_mhz if after else None,
         cpu_temp_c_before=before.cpu_temp_c if before else None,

@@ -7,7 +7,6 @@ pass a scripted backend and clock).
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from bench.run.backends import make_backend
 from bench.run.backends.base import Backend
 from bench.run.memory import PeakRss
 from bench.run.plan import RunPlan, Shape, Target
+from bench.run.roofline import applies
 from bench.run.rows import Measured, Provenance, build_row
 from bench.run.timing import generate_timed
 
@@ -50,8 +50,11 @@ class Runner:
                  open_backend: Callable[[str], Backend] = make_backend,
                  clock: Callable[[], float] = time.perf_counter,
                  sleep: Callable[[float], None] = time.sleep,
-                 peak_rss: PeakRss | None = None) -> None:
+                 peak_rss: PeakRss | None = None,
+                 bandwidth: Callable[[int], float | None] | None = None) -> None:
         self.plan = plan
+        # measured read bandwidth (bytes/s) per thread count, for the roofline columns
+        self._bandwidth = bandwidth
         self.energy = energy
         self._thermals = thermals
         self.fp = fingerprint
@@ -76,7 +79,7 @@ class Runner:
         t0 = self._clock()
         backend.load(target.model.path, ep=target.ep, threads=target.threads)
         loaded = _Loaded(backend, self._clock() - t0)
-        if any(s.n_prompt is None for s in self.plan.shapes):
+        if any(s.n_prompt is None for s in self.plan.runs(target)):
             loaded.tokenizer = prompts.load_tokenizer(target.model.path)
             loaded.chat_template = prompts.compile_chat(target.model.path)
         return loaded
@@ -86,8 +89,8 @@ class Runner:
 
         if shape.n_prompt is None:
             t0 = self._clock()
-            ids = prompts.chat_ids(loaded.chat_template, loaded.tokenizer,
-                                   self.plan.chat_system, self.plan.chat_prompt)
+            system, prompt = target.chat or (self.plan.chat_system, self.plan.chat_prompt)
+            ids = prompts.chat_ids(loaded.chat_template, loaded.tokenizer, system, prompt)
             return ids, self._clock() - t0
         return prompts.synthetic_ids(shape.n_prompt, target.model.vocab_size,
                                      target.model.bos_token_id), None
@@ -111,7 +114,13 @@ class Runner:
             return None
         measured = Measured(rep, tuple(prompt_ids), tokenize_s, timing, started, finished, peak,
                             loaded.load_s, before, after, self._warnings())
-        return build_row(self.provenance, target, shape, loaded.backend, measured, self.energy)
+        return build_row(self.provenance, target, shape, loaded.backend, measured, self.energy,
+                         self._bandwidth_for(target))
+
+    def _bandwidth_for(self, target: Target) -> float | None:
+        if self._bandwidth is None or not applies(target.ep):
+            return None
+        return self._bandwidth(target.threads)
 
     def _warnings(self) -> tuple[str, ...]:
         if not self._peak.resettable:
@@ -132,12 +141,13 @@ class Runner:
         (A B A B), which evens out the drift of shared hosts."""
         plan = self.plan
         reps = range(1 - plan.warmup, plan.reps + 1)  # rep <= 0 are warmups
+        pairs = [(t, s) for t in plan.targets for s in plan.runs(t)]
         if plan.interleave:
             for rep in reps:
-                for target, shape in itertools.product(plan.targets, plan.shapes):
+                for target, shape in pairs:
                     yield target, shape, rep
         else:
-            for target, shape in itertools.product(plan.targets, plan.shapes):
+            for target, shape in pairs:
                 for rep in reps:
                     yield target, shape, rep
 

@@ -32,11 +32,18 @@ COLUMNS: tuple[tuple[str, Callable[[list[ResultRow]], str]], ...] = (
     # a tgN test's 1-token prompt says nothing about prefill speed
     ("prefill tok/s", lambda r: _cell([x.prefill_tok_s for x in r if x.n_prompt > 1])),
     ("decode tok/s", lambda r: _cell([x.decode_tok_s for x in r])),
+    ("roofline", lambda r: _roofline_cell(r)),
     ("TTFT ms", lambda r: _cell([x.ttft_s for x in r], 1e3)),
     ("ITL p90 ms", lambda r: _cell([x.itl_p90_s for x in r], 1e3, 2)),
     ("peak RSS MiB", lambda r: _cell([x.peak_rss_bytes for x in r], 2**-20, 0)),
     ("J/token (decode)", lambda r: _energy_cell(r)),
 )
+
+
+def _roofline_cell(rows: list[ResultRow]) -> str:
+    """Median decode speed as a share of bandwidth / bytes_per_token (docs/roofline.md)."""
+    fracs = [x.decode_roofline_frac for x in rows if x.decode_roofline_frac is not None]
+    return f"{100 * stats.median(fracs):.0f}%" if fracs else "-"
 
 
 def _energy_cell(rows: list[ResultRow]) -> str:
