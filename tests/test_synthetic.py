@@ -54,7 +54,7 @@ def _builder_full(config, tmp: Path, precision="int4", options=INT4) -> Path:
     """The reference: the builder's own build of the whole model (random-init weights)."""
     out = tmp / "reference"
     with staging(out) as work:
-        with synthetic._quiet(work / "log"):
+        with synthetic.quiet_log(work / "log"):
             synthetic._save_template_hf(synthetic.hf_config(config), work / "hf")
             synthetic.run_builder(work / "hf", work / "onnx", precision, options, work / "cache")
         for name in ("model.onnx", "model.onnx.data", "genai_config.json"):

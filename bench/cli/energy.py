@@ -15,15 +15,12 @@ from bench.errors import EdgebenchError
 
 def device_profile(fp: Any, profile_id: str | None) -> Any:
     """The hardware profile for this machine: --device-profile, else an exact fingerprint match."""
-    from bench.cost.device_match import match_device
+    from bench.cost.device_match import device_by_id, match_device
     from bench.cost.profiles import load_profiles
 
     profiles = load_profiles()
     if profile_id:
-        if profile_id not in profiles.devices:
-            raise EdgebenchError(f"unknown device profile {profile_id!r}; see 'edgebench "
-                                 "profiles list'")
-        return profiles.devices[profile_id]
+        return device_by_id(profiles, profile_id)
     return match_device(fp.cpu_model, "", profiles, cpu_cores_logical=fp.cpu_cores_logical)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from bench.cost.profiles import DeviceProfile, Profiles
+from bench.errors import EdgebenchError
 
 
 def split_accelerators(accelerators: str) -> tuple[str, ...]:
@@ -51,3 +52,11 @@ def match_device(
     top = max(c for c, _ in best)
     winners = [d for c, d in best if c == top]
     return winners[0] if len(winners) == 1 else None
+
+
+def device_by_id(profiles: Profiles, profile_id: str) -> DeviceProfile:
+    """A profile named with --device-profile; an unknown id is one line pointing at the list."""
+    device = profiles.devices.get(profile_id)
+    if device is None:
+        raise EdgebenchError(f"unknown device profile '{profile_id}'; see `edgebench profiles list`")
+    return device

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bench.cost import model as cost
+from bench.cost.device_match import device_by_id
 from bench.cost.profiles import (CloudOffer, DeviceProfile, EnergyReference, GridRegion, Mix, Profiles)
 from bench.errors import EdgebenchError
 
@@ -67,10 +68,7 @@ def pricing_context(profiles: Profiles, options: PricingOptions = PricingOptions
     the_mix = cost.resolve_mix(mix, profiles.mixes)
     forced: DeviceProfile | None = None
     if device_profile_id is not None:
-        forced = profiles.devices.get(device_profile_id)
-        if forced is None:
-            raise EdgebenchError(
-                f"unknown device profile '{device_profile_id}'; see `edgebench profiles list`")
+        forced = device_by_id(profiles, device_profile_id)
     default_ref = profiles.energy_references.get(energy_reference_id)
     pue_ref = profiles.energy_references.get(pue_reference_id)
     if default_ref is None or default_ref.j_per_output_tok is None:

@@ -8,7 +8,6 @@ half-built folder is never taken for a finished one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,31 +19,11 @@ from bench.models.folder import (HEAD_BUILDER_OPTIONS, MANIFEST, check_logits, i
                                  sha256_file, variant_dir)
 from bench.models.convert import create_onnx, extra_builder_options, gguf_to_hf
 from bench.models.footprint import manifest_entries
+from bench.models.quiet import quiet_log
 from bench.models.recipes import Recipe, Variant
 from bench.models.sources import fetch_gguf, staging
 
 Progress = Callable[[str], None]
-
-
-@contextlib.contextmanager
-def _quiet(log: Path):
-    """Sends the converters' chatter (progress bars, INFO logs) to a log file: the user sees
-    edgebench's step lines, and the log is there when something fails."""
-    import logging
-
-    root = logging.getLogger()
-    with open(log, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-        handler = logging.StreamHandler(fh)
-        saved = [(h, h.level) for h in root.handlers]
-        for h, _ in saved:
-            h.setLevel(logging.CRITICAL)
-        root.addHandler(handler)
-        try:
-            yield
-        finally:
-            root.removeHandler(handler)
-            for h, level in saved:
-                h.setLevel(level)
 
 
 def build_hf(recipe: Recipe, gguf: Path, progress: Progress) -> Path:
@@ -53,7 +32,7 @@ def build_hf(recipe: Recipe, gguf: Path, progress: Progress) -> Path:
     if (final / "config.json").exists():
         return final
     progress("dequantizing the GGUF into a Hugging Face model (transformers' GGUF loader)")
-    with staging(final) as tmp, _quiet(final.parent / f"{final.name}.build.log"):
+    with staging(final) as tmp, quiet_log(final.parent / f"{final.name}.build.log"):
         gguf_to_hf(gguf, tmp, progress)  # its step lines go to the build log
     return final
 
@@ -73,7 +52,7 @@ def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256:
                              "missing): pip install 'edgebench[convert]'") from None
     with staging(final) as tmp:
         log = tmp / "build.log"
-        with _quiet(log):
+        with quiet_log(log):
             try:
                 create_onnx(hf_dir, tmp, variant.precision, paths.cache_dir() / "builder-cache",
                             builder_options)

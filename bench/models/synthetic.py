@@ -12,7 +12,6 @@ Tokens generated from it are garbage; there is no tokenizer. See docs/synthetic.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from bench.errors import EdgebenchError
+from bench.models.quiet import quiet_log
 from bench.models.folder import MANIFEST, sha256_file
 from bench.models.sources import staging
 from bench.models.synthetic_graph import TEMPLATE_LAYERS, TEMPLATE_VOCABS, GraphError
@@ -216,27 +216,6 @@ def _save_template_hf(cfg: Any, path: Path) -> None:
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(str(path))
 
 
-@contextlib.contextmanager
-def _quiet(log: Path):
-    """The builder's prints, progress bars and the converters' warnings go to a log file;
-    edgebench's own lines stay readable, and the log is there when something fails."""
-    import logging
-
-    loggers = [logging.getLogger(), logging.getLogger("transformers")]
-    saved = [(h, h.level) for lg in loggers for h in lg.handlers]
-    with open(log, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-        handler = logging.StreamHandler(fh)
-        for h, _ in saved:
-            h.setLevel(logging.CRITICAL)
-        loggers[0].addHandler(handler)
-        try:
-            yield
-        finally:
-            loggers[0].removeHandler(handler)
-            for h, level in saved:
-                h.setLevel(level)
-
-
 def run_builder(hf_dir: Path, out: Path, precision: str, builder_options: Mapping[str, str],
                 cache: Path) -> str:
     """onnxruntime_genai.models.builder, called as build.py calls it; returns its version."""
@@ -320,7 +299,7 @@ def build_synthetic(model_id: str, config: Mapping[str, Any], variant: str, prec
                  f"weights (onnxruntime_genai.models.builder, {precision}, "
                  f"{dict(builder_options)})")
         try:
-            with _quiet(log):
+            with quiet_log(log):
                 _save_template_hf(hf_config(config, layers=t, vocab=vocab), hf_dir)
                 builder = run_builder(hf_dir, template, precision, builder_options,
                                       tmp / ".builder-cache")

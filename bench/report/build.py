@@ -19,7 +19,8 @@ from bench.errors import EdgebenchError
 from bench.report.data import build_report_data
 from bench.report.html import render_data_html
 from bench.report.markdown import markdown_text
-from bench.results.load import dedupe, find_csv_files, read_results_file
+from bench.results.load import dedupe, find_csv_files
+from bench.results.read import read_rows
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def build_report(inputs: Sequence[Path], out_dir: Path, options: PricingOptions 
                  *, profiles_root: Path | None = None) -> ReportSummary:
     """Reads every CSV under `inputs`, writes out_dir/index.html and out_dir/summary.md."""
     files = find_csv_files(inputs)
-    rows, dropped = dedupe(row for f in files for row in read_results_file(f))
+    rows, dropped = dedupe(row for f in files for row in read_rows(f))
     if not rows:
         raise EdgebenchError(f"{', '.join(map(str, inputs))}: the results files hold no rows; "
                              "run `edgebench run` first")

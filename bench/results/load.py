@@ -32,11 +32,6 @@ def find_csv_files(paths: Sequence[Path]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def read_results_file(path: Path) -> list[ResultRow]:
-    """One CSV of any schema version this edgebench reads (older ones are migrated on read)."""
-    return read.read_rows(path)
-
-
 def dedupe(rows: Iterable[ResultRow]) -> tuple[list[ResultRow], int]:
     """The same repetition (run_id, config_id, rep) copied into several files counts once."""
     seen: set[tuple[str, str, int]] = set()
@@ -53,5 +48,5 @@ def dedupe(rows: Iterable[ResultRow]) -> tuple[list[ResultRow], int]:
 
 def load_results(paths: Sequence[Path]) -> list[ResultRow]:
     """Every row of every CSV under `paths`, migrated to the current schema, duplicates once."""
-    rows = [row for f in find_csv_files(paths) for row in read_results_file(f)]
+    rows = [row for f in find_csv_files(paths) for row in read.read_rows(f)]
     return dedupe(rows)[0]

@@ -53,10 +53,6 @@ def compile_chat(model_dir: Path) -> Any:
     return env.from_string(chat_template(model_dir))
 
 
-def render_chat(model_dir: Path, messages: list[dict[str, str]]) -> str:
-    return compile_chat(model_dir).render(messages=messages, add_generation_prompt=True)
-
-
 def chat_ids(template: Any, tokenizer: Any, system: str, user: str) -> list[int]:
     """Renders a compiled template and tokenizes: what `tokenize_s` times."""
     text = template.render(messages=[{"role": "system", "content": system},

@@ -57,7 +57,6 @@ class Runner:
         self._bandwidth = bandwidth
         self.energy = energy
         self._thermals = thermals
-        self.fp = fingerprint
         self.writer = writer
         self.run_id = uuid.uuid4().hex
         self.provenance = Provenance(self.run_id, fingerprint, git_commit, on_battery)
