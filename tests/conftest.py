@@ -38,6 +38,14 @@ def built_full_logits(default_recipe) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def built_scoring_models(default_recipe, built_full_logits) -> dict[str, Path]:
+    """Every variant of the default model with logits at every position (quality scoring)."""
+    folders = modelzoo.build(default_recipe, list(VARIANTS),
+                             lambda msg: print(msg, file=sys.stderr), logits="all")
+    return dict(zip(VARIANTS, folders))
+
+
 @pytest.fixture()
 def int4_copy(built_models, tmp_path) -> Path:
     """A private copy of the int4 folder that a test may damage."""

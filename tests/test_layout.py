@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-STAGES = ("machine", "results", "models", "energy", "run", "cost", "report", "serve", "cli")
+STAGES = ("machine", "results", "models", "energy", "run", "quality", "cost", "report", "serve", "cli")
 MAX_LINES = 400
 
 

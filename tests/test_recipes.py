@@ -3,7 +3,7 @@ import re
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.models.recipes import get_recipe, list_recipes, load_recipe
+from bench.models.recipes import get_recipe, list_recipes, load_recipe, published_score
 
 REAL = ("smollm2-135m-instruct", "gemma3-270m", "qwen2.5-coder-0.5b-instruct",
         "qwen2.5-coder-1.5b-instruct")
@@ -211,3 +211,63 @@ def test_models_list_says_what_each_model_is(tmp_path, monkeypatch):
     assert (syn["parameters"], syn["weights"], syn["source quant"]) == (
         "8.03B", "synthetic", "none (synthetic)")
     assert ("llama-3.1-8b-synthetic", "fp32") not in table
+
+
+# --- [[published]]: the publisher's own scores ------------------------------------------------
+
+CODER = "qwen2.5-coder-0.5b-instruct"
+
+
+def test_every_real_recipe_carries_the_publishers_scores():
+    for model_id in REAL:
+        r = get_recipe(model_id)
+        assert r.published, f"{model_id} has no [[published]] score"
+        for p in r.published:
+            assert 0 < p.score < 1 and p.metric and p.setting and p.model
+            assert p.citation.url.startswith("https://") and p.citation.note
+            assert p.citation.retrieved.year >= 2026
+            assert p.benchmark == p.benchmark.lower()
+
+
+def test_the_coders_published_humaneval_is_for_the_instruct_checkpoint():
+    for model_id, score in ((CODER, 0.616), ("qwen2.5-coder-1.5b-instruct", 0.707)):
+        r = get_recipe(model_id)
+        he = published_score(r, "HumanEval")  # the id is matched in lower case
+        assert (he.score, he.metric, he.model) == (score, "pass@1", r.name)
+        assert he.citation.url == "https://arxiv.org/abs/2409.12186"
+        assert "Table 16" in he.citation.note
+    assert published_score(get_recipe(CODER), "mmlu") is None
+    smol = get_recipe("smollm2-135m-instruct")
+    assert published_score(smol, "humaneval") is None  # its card publishes none
+    assert published_score(smol, "ifeval").score == 0.299
+
+
+def test_a_recipe_without_published_scores_has_none(tmp_path):
+    bare = _edited(tmp_path, CODER, lambda t: t[:t.index("\n# What the publisher reports")] + "\n")
+    assert load_recipe(bare).published == ()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("score = 0.616", "score = 61.6"),
+     r"\[\[published\]\] 1: 'score' must be a fraction in \[0, 1\] \(61.6% is 0.616\), not 61.6"),
+    (lambda t: t.replace("score = 0.616", "score = nan"), "'score' must be a fraction"),
+    (lambda t: t.replace("score = 0.616", "score = true"),
+     "'score' must be an integer or a number"),
+    (lambda t: t.replace('url = "https://arxiv.org/abs/2409.12186"\n', "", 1),
+     r"\[\[published\]\] 1: missing key 'url'"),
+    (lambda t: t.replace('url = "https://arxiv.org/abs/2409.12186"', 'url = "arxiv 2409.12186"', 1),
+     r"\[\[published\]\] 1: 'url' must be an http\(s\) URL"),
+    (lambda t: t.replace('benchmark = "humaneval"', 'benchmark = "humaneval"\nsource = "x"'),
+     r"\[\[published\]\] 1: unknown key 'source'"),
+    (lambda t: t.replace('benchmark = "humaneval"', 'benchmark = "HumanEval"'),
+     r"\[\[published\]\] 1: 'benchmark' must be a lower-case id"),
+    (lambda t: t.replace('benchmark = "humaneval-plus"', 'benchmark = "humaneval"'),
+     r"\[\[published\]\] 2: 'benchmark' 'humaneval' is listed twice"),
+    (lambda t: t[:t.index("\n# What the publisher")] + '\n[published]\nbenchmark = "humaneval"\n',
+     "'published' must be a list"),
+])
+def test_bad_published_scores_name_file_and_key(tmp_path, edit, message):
+    bad = _edited(tmp_path, CODER, edit)
+    with pytest.raises(EdgebenchError, match=message) as err:
+        load_recipe(bad)
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)

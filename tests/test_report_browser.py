@@ -11,6 +11,7 @@ import pytest
 
 from bench.report.build import build_report
 from bench.results.writer import format_rows_csv
+from tests.quality_rowfactory import agreement_row, corpus_row, humaneval_row, write_quality_csv
 from tests.report_rows import HOSTILE_CPU, sample_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,7 +28,10 @@ def test_report_renders_in_chromium(tmp_path):
     from playwright.sync_api import sync_playwright
     src = tmp_path / "results.csv"
     src.write_text(format_rows_csv(sample_rows()))
-    summary = build_report([src], tmp_path / "site")
+    quality = write_quality_csv(tmp_path / "quality.csv", [
+        corpus_row("int4"), corpus_row("fp32", nll_nats=38_000.0), agreement_row("int4"),
+        *[humaneval_row(i, passed=i % 2 == 0, partial=True) for i in range(4)]])
+    summary = build_report([quality, src], tmp_path / "site")
 
     console, errors, dialogs, requests = [], [], [], []
     with sync_playwright() as pw:
@@ -47,6 +51,8 @@ def test_report_renders_in_chromium(tmp_path):
             bars_and_lines = page.eval_on_selector_all(".plotly-graph-div .trace", "els => els.length")
             table_rows = page.eval_on_selector_all(
                 "table.data", "ts => Object.fromEntries(ts.map(t => [t.dataset.table, t.tBodies[0].rows.length]))")
+            not_measured = page.eval_on_selector_all(
+                "table[data-table=performance] tbody td.nq", "tds => tds.map(td => td.textContent)")
             device_cells = page.eval_on_selector_all(
                 "table[data-table=performance] tbody td:first-child", "tds => tds.map(td => td.textContent)")
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
@@ -60,5 +66,8 @@ def test_report_renders_in_chromium(tmp_path):
     assert all(u.startswith(("file:", "data:", "blob:", "about:")) for u in requests), requests
     assert len(charts) >= 5 and all(n > 0 for n in charts), charts
     assert bars_and_lines > 10
-    assert all(table_rows.get(k, 0) > 0 for k in ("performance", "local-cost", "offers", "break-even")), table_rows
+    assert all(table_rows.get(k, 0) > 0 for k in ("performance", "quality", "local-cost", "offers",
+                                                  "break-even")), table_rows
+    assert table_rows["quality"] == 3  # int4: corpus + humaneval; fp32: corpus
+    assert not_measured and "quality not measured" in not_measured  # int8 has no quality rows
     assert HOSTILE_CPU in device_cells  # shown literally, as text

@@ -74,7 +74,7 @@ def test_healthz(service):
     url, _, _ = service
     response = httpx.get(f"{url}/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "rows": 0}
+    assert response.json() == {"status": "ok", "rows": 0, "quality_rows": 0}
 
 
 def test_csv_upload_then_export_round_trips(service):

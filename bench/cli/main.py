@@ -6,11 +6,11 @@ import sys
 from typing import Sequence
 
 from bench import __version__
-from bench.cli import compare, energy, importers, models, report, run, serve, upload
+from bench.cli import compare, energy, importers, models, quality, report, run, serve, upload
 from bench.cli.args import Parser
 from bench.errors import EdgebenchError
 
-COMMANDS = (run, energy, compare, models, report, serve, upload, importers)
+COMMANDS = (run, quality, energy, compare, models, report, serve, upload, importers)
 # optional packages -> the extra that installs them (docs/install.md)
 EXTRAS = {"pandas": "report", "plotly": "report", "fastapi": "serve", "uvicorn": "serve",
           "sqlalchemy": "serve", "httpx": "serve", "multipart": "serve", "torch": "convert",

@@ -1,4 +1,4 @@
-"""`edgebench report CSV_OR_DIR... -o OUT_DIR`."""
+"""`edgebench report CSV_OR_DIR... -o OUT_DIR` (results and quality CSVs, in any order)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                              offer_ids=args.offers)
     summary = build_report(args.inputs, args.output, options)
     dup = f" ({summary.duplicates_dropped} duplicate rows counted once)" if summary.duplicates_dropped else ""
+    quality = (f", {summary.quality_rows} quality rows for {summary.quality_variants} model "
+               "variants" if summary.quality_rows else "")
     print(f"report written to {summary.html_path} and {summary.markdown_path}: {summary.rows} rows "
           f"from {summary.files} files{dup}, {summary.devices} devices, "
-          f"{summary.configurations} configurations")
+          f"{summary.configurations} configurations{quality}")
     return 0
 
 
@@ -34,9 +36,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
     p = subparsers.add_parser(
         "report", help="HTML + Markdown report (tables, plots, cost vs cloud) from results CSVs",
         description="Builds OUT_DIR/index.html (one self-contained page: tables and interactive "
-                    "plots, no network needed) and OUT_DIR/summary.md from results CSVs.")
+                    "plots, no network needed) and OUT_DIR/summary.md from results CSVs, with "
+                    "quality (edgebench quality CSVs) beside speed and energy.")
     p.add_argument("inputs", nargs="+", type=Path, metavar="CSV_OR_DIR",
-                   help="results CSV files or directories (every *.csv under them)")
+                   help="results and quality CSV files or directories (every *.csv under them), "
+                        "in any order; each file's header says which kind it is")
     p.add_argument("--output", "-o", type=Path, required=True, metavar="OUT_DIR",
                    help="directory for index.html and summary.md (created if missing)")
     p.add_argument("--region", default=DEFAULT_REGION,

@@ -1,4 +1,4 @@
-"""`edgebench upload RESULTS.csv --server URL`."""
+"""`edgebench upload FILE.csv --server URL` (a results CSV or a quality CSV)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,15 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction, parser_class: type) -> None:
-    """Adds `upload RESULTS.csv --server URL [--token T] [--yes] [--include-host]`."""
+    """Adds `upload FILE.csv --server URL [--token T] [--yes] [--include-host]`."""
     up = subparsers.add_parser(
-        "upload", help="send a results CSV to an edgebench server",
-        description="Validate a results CSV locally, show what will be sent, ask, and upload it. "
-                    "Re-uploading is safe: the server stores each row once.")
-    up.add_argument("results", help="results CSV written by edgebench run or import")
+        "upload", help="send a results or quality CSV to an edgebench server",
+        description="Validate a results CSV (or a quality CSV) locally, show what will be sent, "
+                    "ask, and upload it. The file's header says which kind it is. Re-uploading "
+                    "is safe: the server stores each row once.")
+    up.add_argument("results", metavar="FILE.csv",
+                    help="results CSV written by edgebench run or import, or quality CSV "
+                         "written by edgebench quality")
     up.add_argument("--server", required=True, help="server URL, e.g. https://bench.example.org")
     up.add_argument("--token", help=f"upload token (default: ${TOKEN_ENV})")
     up.add_argument("--yes", "-y", action="store_true", help="do not ask before sending")

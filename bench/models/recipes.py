@@ -3,8 +3,10 @@
 A recipe has `weights = "real"`: a GGUF pinned by its sha256 (the model's identity) and the places
 it can be fetched from (sources.py), or `weights = "synthetic"`: a Hugging Face config built with
 random weights, which measures the speed of a model's shape where its weights are out of reach.
-Every figure carries a source (url + retrieval date). Parsing is strict: an unknown key is an
-error, so a typo never silently drops a setting; every error is one line naming file and key.
+Every figure carries a source (url + retrieval date), also the scores the publisher reports
+([[published]]), which the quality table shows beside what edgebench measures. Parsing is strict:
+an unknown key is an error, so a typo never silently drops a setting; every error is one line
+naming file and key.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 CONFIG_OPTIONAL = ("head_dim", "rope_scaling", "original_max_position_embeddings")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_BENCHMARK = re.compile(r"[a-z0-9][a-z0-9+-]*")  # "humaneval", "humaneval-plus", "arc-challenge"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,22 @@ class Citation:
     url: str
     retrieved: dt.date
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishedScore:
+    """A score the model's publisher reports, kept so measured and published sit side by side.
+
+    `model` names the exact checkpoint the figure is for (instruct and base differ), `setting`
+    how the publisher ran it (shots, decoding), as the source states it.
+    """
+
+    benchmark: str  # lower-case id; "humaneval" is HumanEval pass@1
+    metric: str
+    score: float  # a fraction in [0, 1]
+    model: str
+    setting: str
+    citation: Citation
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,7 @@ class Recipe:
     config_sources: dict[str, Citation] | None = None  # synthetic only: every config key's
     chat_system: str | None = None  # None: no chat template, the chat shape is skipped
     chat_prompt: str | None = None
+    published: tuple[PublishedScore, ...] = ()  # what the publisher reports, in file order
 
     @property
     def has_chat(self) -> bool:
@@ -253,6 +273,37 @@ def _config(table: Any, where: str, architecture: str
     return config, cites
 
 
+def _published(tables: Any, where: str) -> tuple[PublishedScore, ...]:
+    """The [[published]] tables: each score a fraction with the publisher's page and date."""
+    scores, seen = [], set()
+    for i, table in enumerate(tables, 1):
+        pwhere = f"{where} [[published]] {i}"
+        f = _take(table, {"benchmark": str, "metric": str, "score": (int, float), "model": str,
+                          "setting": str, "url": str, "retrieved": dt.date, "note": str},
+                  pwhere, optional=("note",))
+        if not _BENCHMARK.fullmatch(f["benchmark"]):
+            raise EdgebenchError(f"{pwhere}: 'benchmark' must be a lower-case id such as "
+                                 "'humaneval'")
+        if not 0 <= f["score"] <= 1:  # also refuses nan
+            raise EdgebenchError(f"{pwhere}: 'score' must be a fraction in [0, 1] (61.6% is "
+                                 f"0.616), not {f['score']}")
+        key = (f["benchmark"], f["metric"], f["model"], f["setting"])
+        if key in seen:
+            raise EdgebenchError(f"{pwhere}: 'benchmark' {f['benchmark']!r} is listed twice for "
+                                 "the same metric, model and setting")
+        seen.add(key)
+        cite = _citation({k: f[k] for k in ("url", "retrieved", "note") if k in f}, pwhere)
+        scores.append(PublishedScore(benchmark=f["benchmark"], metric=f["metric"],
+                                     score=float(f["score"]), model=f["model"],
+                                     setting=f["setting"], citation=cite))
+    return tuple(scores)
+
+
+def published_score(recipe: Recipe, benchmark: str) -> PublishedScore | None:
+    """The publisher's figure for `benchmark` (the first listed), or None where none is known."""
+    return next((p for p in recipe.published if p.benchmark == benchmark.lower()), None)
+
+
 def _variants(table: Any, where: str) -> dict[str, Variant]:
     if not isinstance(table, dict) or not table:
         raise EdgebenchError(f"{where}: 'variants' needs at least one [variants.<name>] table")
@@ -272,8 +323,9 @@ def load_recipe(path: Path) -> Recipe:
     where = str(path)
     top = _take(data, {"id": str, "name": str, "architecture": str, "license": str,
                        "homepage": str, "weights": str, "parameters": int, "sources": dict,
-                       "source": dict, "config": dict, "variants": dict, "chat": dict}, where,
-                optional=("source", "config", "chat"))
+                       "source": dict, "config": dict, "variants": dict, "chat": dict,
+                       "published": list}, where,
+                optional=("source", "config", "chat", "published"))
     if top["id"] != path.stem:
         raise EdgebenchError(f"{where}: id {top['id']!r} must match the file name {path.stem!r}")
     if top["weights"] not in WEIGHTS:
@@ -315,7 +367,8 @@ def load_recipe(path: Path) -> Recipe:
                   sources=sources, path=path, source=source, config=config,
                   config_sources=config_sources,
                   chat_system=chat["system"] if chat else None,
-                  chat_prompt=chat["prompt"] if chat else None)
+                  chat_prompt=chat["prompt"] if chat else None,
+                  published=_published(top.get("published", []), where))
 
 
 def list_recipes(root: Path | None = None) -> list[Recipe]:

@@ -1,6 +1,8 @@
-"""`edgebench report`: results CSVs -> one static HTML page (tables + plots) and a Markdown summary.
+"""`edgebench report`: results and quality CSVs -> one static HTML page (tables + plots) and a
+Markdown summary.
 
-Loading lives in results/load.py, aggregation in report/data.py, tables in report/tables.py,
+Loading lives in report/inputs.py (results/load.py, results/quality.py; quality folded by
+quality/summary.py), aggregation in report/data.py, tables in report/tables.py,
 the page in report/html.py (the upload server calls render_html for GET /) and Markdown in
 report/markdown.py. pandas and plotly are imported only inside the functions that build a
 report, so importing this module for `edgebench --help` stays light.
@@ -16,11 +18,11 @@ from typing import Sequence
 
 from bench.cost.options import PricingOptions
 from bench.errors import EdgebenchError
+from bench.quality.summary import summarize
 from bench.report.data import build_report_data
 from bench.report.html import render_data_html
+from bench.report.inputs import load_inputs
 from bench.report.markdown import markdown_text
-from bench.results.load import dedupe, find_csv_files
-from bench.results.read import read_rows
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class ReportSummary:
     duplicates_dropped: int
     devices: int
     configurations: int
+    quality_rows: int = 0
+    quality_variants: int = 0  # model x variant pairs with quality summaries
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -51,13 +55,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def build_report(inputs: Sequence[Path], out_dir: Path, options: PricingOptions = PricingOptions(),
                  *, profiles_root: Path | None = None) -> ReportSummary:
-    """Reads every CSV under `inputs`, writes out_dir/index.html and out_dir/summary.md."""
-    files = find_csv_files(inputs)
-    rows, dropped = dedupe(row for f in files for row in read_rows(f))
-    if not rows:
+    """Reads every CSV under `inputs` (results and quality files, told apart by their header),
+    writes out_dir/index.html and out_dir/summary.md."""
+    loaded = load_inputs(inputs)
+    rows = loaded.results
+    if not rows and not loaded.quality:
         raise EdgebenchError(f"{', '.join(map(str, inputs))}: the results files hold no rows; "
-                             "run `edgebench run` first")
-    data = build_report_data(rows, options, profiles_root=profiles_root)
+                             "run `edgebench run` (or `edgebench quality`) first")
+    quality = summarize(loaded.quality)
+    data = build_report_data(rows, options, profiles_root=profiles_root, quality=quality)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,5 +72,5 @@ def build_report(inputs: Sequence[Path], out_dir: Path, options: PricingOptions 
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
     _write_atomic(html_path, render_data_html(data))
     _write_atomic(md_path, markdown_text(data))
-    return ReportSummary(html_path, md_path, len(files), len(rows), dropped, data.n_devices,
-                         data.n_configurations)
+    return ReportSummary(html_path, md_path, loaded.files, len(rows), loaded.duplicates_dropped,
+                         data.n_devices, data.n_configurations, len(loaded.quality), len(quality))

@@ -19,6 +19,7 @@ from bench.cost.options import PricingContext, PricingOptions, pricing_context
 from bench.cost.scenarios import Configuration, Scenario, group_configurations
 from bench.cost.verdict import assumption_lines, configuration_device, offer_break_even
 from bench.cost.profiles import DeviceProfile, load_profiles
+from bench.quality.summary import QualitySummary
 from bench.results.schema import ResultRow
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ class ReportData:
     n_devices: int
     n_configurations: int
     common: str  # what every row shares, said once instead of in every label
+    quality: tuple[QualitySummary, ...] = ()  # joined on (model_id, variant) by report/quality.py
 
 
 _NAMED = ("model_id", "backend", "ep", "threads")
@@ -266,7 +268,8 @@ def _without_title(lines: list[str]) -> list[str]:
 
 def build_report_data(
     rows: Sequence[ResultRow],
-    options: PricingOptions = PricingOptions(), *, profiles_root: Path | None = None) -> ReportData:
+    options: PricingOptions = PricingOptions(), *, profiles_root: Path | None = None,
+    quality: Sequence[QualitySummary] = ()) -> ReportData:
     """Everything the HTML and Markdown renderers show, computed once.
 
     Offers default to the short list `edgebench run` prints (cheapest small, open-small and
@@ -288,4 +291,5 @@ def build_report_data(
     return ReportData(
         tests=tuple(tests), series=tuple(series), series_total=total, priced=tuple(priced),
         not_priced=tuple(notes), ctx=ctx, assumptions=tuple(_without_title(assumption_lines(ctx, used))),
-        n_rows=len(rows), n_devices=len(labels), n_configurations=len(configs), common=common)
+        n_rows=len(rows), n_devices=len(labels), n_configurations=len(configs), common=common,
+        quality=tuple(quality))

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Sequence
 
 from bench.cost import model as cost
 from bench.cost.options import PricingOptions
+from bench.quality.summary import QualitySummary
 from bench.report.data import (ReportData, build_report_data, daily_cost_usd, has_dedicated_line, is_estimate)
+from bench.report.quality import NOT_MEASURED, QUALITY_NOT_MEASURED, quality_count
 from bench.report.tables import Table, all_tables, context_line
 from bench.results.schema import ResultRow
 
@@ -38,7 +40,7 @@ td.text{white-space:normal;min-width:8em;text-align:left}
 th{position:sticky;top:0;background:#f6f7f9;z-index:1}th.text{text-align:left}th:first-child,td:first-child{text-align:left}
 td.text{text-align:left}td.est{font-style:italic;background:repeating-linear-gradient(135deg,#fff,#fff 4px,#fff4e0 4px,#fff4e0 8px)}
 .chart{margin:12px 0 28px}ul.assumptions{font-size:13px}ul.assumptions li{margin:2px 0}ul.assumptions li.detail{margin-left:24px;color:#444}
-nav a{margin-right:14px}
+nav a{margin-right:14px}td.nq{color:#777;font-style:italic}
 """
 
 
@@ -59,6 +61,8 @@ def _table_html(t: Table) -> str:
             cls = ["text"] if i in text_cols or len(c) > 40 else []
             if "estimate" in c:
                 cls.append("est")
+            if c in (QUALITY_NOT_MEASURED, NOT_MEASURED):
+                cls.append("nq")
             attr = f' class="{" ".join(cls)}"' if cls else ""
             cells.append(f"<td{attr}>{_e(c)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -243,7 +247,8 @@ def render_data_html(data: ReportData) -> str:
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if data.n_rows:
         body = [
-            '<nav><a href="#performance">performance</a><a href="#local-cost">local cost</a>'
+            '<nav><a href="#performance">performance</a><a href="#quality">quality</a>'
+            '<a href="#local-cost">local cost</a>'
             '<a href="#offers">cloud offers</a><a href="#break-even">break-even</a>'
             '<a href="#repetitions">repetitions</a><a href="#assumptions">assumptions</a></nav>',
             f'<p class="key">{_e(context_line(data))} {_e(data.common)}</p>',
@@ -253,10 +258,14 @@ def render_data_html(data: ReportData) -> str:
             '<b>hatched</b>, with <b>dashed lines</b> and an "ESTIMATE" legend entry, and shaded in '
             'tables; measurements are solid.</p>',
             _table_html(tables["performance"]), charts["decode"], charts["energy"],
+            _table_html(tables["quality"]),
             _table_html(tables["local-cost"]), _table_html(tables["offers"]), charts["usd-per-mtok"],
             charts["daily-cost"], _table_html(tables["break-even"]),
             '<section id="repetitions"><h2>Repetitions and throttling</h2>' + charts["repetitions"] + "</section>",
         ]
+    elif data.quality:
+        body = ['<p class="key">No speed or energy rows in these inputs, only quality rows.</p>',
+                _table_html(tables["quality"])]
     else:
         body = ['<p class="key">No results yet: upload a results CSV or run '
                 '<code>edgebench report CSV_OR_DIR -o OUT_DIR</code> on some.</p>']
@@ -268,13 +277,15 @@ def render_data_html(data: ReportData) -> str:
         f"<title>edgebench report</title><style>{_CSS}</style>"
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>'
         f'<h1>edgebench report</h1><p class="meta">{data.n_rows:,} rows, {data.n_devices} devices, '
-        f"{data.n_configurations} configurations; generated {generated}.</p>"
+        f"{data.n_configurations} configurations{_e(quality_count(data.quality))}; generated {generated}.</p>"
         + "\n".join(body) + "</body></html>\n"
     )
 
 
 def render_html(
     rows: Sequence[ResultRow],
-    options: PricingOptions = PricingOptions(), *, profiles_root: Path | None = None) -> str:
+    options: PricingOptions = PricingOptions(), *, profiles_root: Path | None = None,
+    quality: Sequence[QualitySummary] = ()) -> str:
     """The whole report page for `rows` (empty rows: a page saying there are no results yet)."""
-    return render_data_html(build_report_data(rows, options, profiles_root=profiles_root))
+    return render_data_html(build_report_data(rows, options, profiles_root=profiles_root,
+                                              quality=quality))

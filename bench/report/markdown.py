@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Sequence
 
 from bench.cost.options import PricingOptions
+from bench.quality.summary import QualitySummary
 from bench.report.data import ReportData, build_report_data
+from bench.report.quality import quality_count
 from bench.report.tables import all_tables, context_line
 from bench.results.schema import ResultRow
 
@@ -18,15 +20,17 @@ def _md_cell(text: str) -> str:
 
 
 def render_markdown(rows: Sequence[ResultRow], options: PricingOptions = PricingOptions(), *,
-                    profiles_root: Path | None = None) -> str:
+                    profiles_root: Path | None = None,
+                    quality: Sequence[QualitySummary] = ()) -> str:
     """The same tables as the HTML page, as Markdown (for issues, PRs and terminals)."""
-    data = build_report_data(rows, options, profiles_root=profiles_root)
+    data = build_report_data(rows, options, profiles_root=profiles_root, quality=quality)
     return markdown_text(data)
 
 
 def markdown_text(data: ReportData) -> str:
     out = ["# edgebench report", "",
-           f"{data.n_rows:,} rows, {data.n_devices} devices, {data.n_configurations} configurations.", "",
+           f"{data.n_rows:,} rows, {data.n_devices} devices, {data.n_configurations} configurations"
+           f"{quality_count(data.quality)}.", "",
            context_line(data) + (f" {_md_cell(data.common)}" if data.common else ""), "",
            "Energy and everything derived from it carries its method in parentheses; a method "
            "starting with `estimate` is an estimate, not a measurement.", ""]

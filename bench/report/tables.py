@@ -10,10 +10,14 @@ from dataclasses import dataclass
 
 from bench.cost.format import format_number, format_usd
 from bench.report.data import ReportData, is_estimate
+from bench.report.quality import (NO_QUALITY_NOTE, QUALITY_NOTE, QUALITY_SECTION_HEADER,
+                                  QUALITY_SECTION_INTRO, QualityCells, quality_section_rows)
 
 
 TEXT_HEADERS = frozenset({"device", "model", "variant", "backend", "ep", "test", "configuration",
-                          "scenario", "device profile", "local scenario", "offer", "tier"})
+                          "scenario", "device profile", "local scenario", "offer", "tier",
+                          "dataset", "vs variant", "prompt format", "isolation", "partial",
+                          "speed rows"})
 
 
 @dataclass(frozen=True)
@@ -55,20 +59,32 @@ def context_line(data: ReportData) -> str:
 
 
 def performance_table(data: ReportData) -> Table:
+    quality = QualityCells(data.quality)
     rows = tuple((
         t.device, t.config, t.test, str(t.reps),
         _f(t.prefill_tok_s), _f(t.decode_tok_s), _f(t.ttft_s, 1e3), _f(t.itl_p90_s, 1e3, 2),
         _f(t.peak_rss_bytes, 2**-20, 0), _joules(t.prefill_j_per_tok, t.energy),
-        _joules(t.decode_j_per_tok, t.energy),
+        _joules(t.decode_j_per_tok, t.energy), *quality(t.model_id, t.variant),
     ) for t in data.tests)
     return Table(
         "performance", "Measured performance",
         "Medians over repetitions per device, model, variant, backend, execution provider, threads "
         "and test. Throughput, latency and memory are measured; every energy figure names its "
-        "method (an 'estimate:' method is not a measurement).",
+        "method (an 'estimate:' method is not a measurement). Quality of the same model and "
+        "variant is shown beside them.",
         ("device", "configuration", "test", "reps", "prefill tok/s",
-         "decode tok/s", "TTFT ms", "ITL p90 ms", "peak RSS MiB", "J/prefill tok", "J/decode tok"),
-        rows, ("prefill tok/s is n/a for tgN tests: their 1-token prompt measures nothing about prefill.",))
+         "decode tok/s", "TTFT ms", "ITL p90 ms", "peak RSS MiB", "J/prefill tok", "J/decode tok",
+         *quality.header),
+        rows, ("prefill tok/s is n/a for tgN tests: their 1-token prompt measures nothing about prefill.",
+               QUALITY_NOTE))
+
+
+def quality_table(data: ReportData) -> Table:
+    """Every quality summary, also of models without speed rows in these inputs."""
+    with_speed = {(t.model_id, t.variant) for t in data.tests}
+    return Table("quality", "Quality per model and variant", QUALITY_SECTION_INTRO,
+                 QUALITY_SECTION_HEADER, quality_section_rows(data.quality, with_speed),
+                 () if data.quality else (NO_QUALITY_NOTE,))
 
 
 def local_cost_table(data: ReportData) -> Table:
@@ -143,4 +159,5 @@ def break_even_table(data: ReportData) -> Table:
 
 
 def all_tables(data: ReportData) -> list[Table]:
-    return [performance_table(data), local_cost_table(data), offers_table(data), break_even_table(data)]
+    return [performance_table(data), quality_table(data), local_cost_table(data), offers_table(data),
+            break_even_table(data)]

@@ -141,12 +141,17 @@ def format_cell(value: Any) -> str:
     return str(value)
 
 
-def parse_cell(name: str, text: str, line: int) -> Any:
-    kind = TYPES[name]
+def parse_cell(name: str, text: str, line: int, types: dict[str, str] | None = None,
+               required: frozenset[str] | None = None) -> Any:
+    """One cell by its column's declared type; `types`/`required` default to the result row's
+    (quality rows pass their own)."""
+    types = TYPES if types is None else types
+    required = REQUIRED if required is None else required
+    kind = types[name]
     if text == "":
-        if name in REQUIRED and not kind.startswith("str"):
+        if name in required and not kind.startswith("str"):
             raise EdgebenchError(f"line {line}: column {name} is empty but required")
-        return None if name not in REQUIRED else ""
+        return None if name not in required else ""
     try:
         if kind.startswith("int"):
             return int(text)

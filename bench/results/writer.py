@@ -6,7 +6,7 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Sequence
 
 from bench.errors import EdgebenchError
 from bench.results.schema import COLUMNS, SCHEMA_VERSION, ResultRow, format_cell
@@ -25,11 +25,13 @@ class ResultWriter:
     """Appends rows to a CSV and flushes each one to disk, so an interrupted run loses nothing.
 
     An existing file is only ever appended to, and only when its header is exactly ours:
-    results files are immutable records.
+    results files are immutable records. `columns` and `kind` serve other row kinds (quality
+    rows) with the same guarantees.
     """
 
     @staticmethod
-    def check(path: Path) -> bool:
+    def check(path: Path, columns: Sequence[str] = COLUMNS,
+              kind: str = f"edgebench schema v{SCHEMA_VERSION} results") -> bool:
         """Fails now, before anything is measured, if `path` cannot take our rows; True if new."""
         if not path.parent.is_dir():
             raise EdgebenchError(
@@ -37,31 +39,33 @@ class ResultWriter:
                 "(create it or pass another --output)"
             )
         new = not path.exists() or path.stat().st_size == 0
-        if not new and _read_header(path) != list(COLUMNS):
+        if not new and _read_header(path) != list(columns):
             raise EdgebenchError(
-                f"{path} is not an edgebench schema v{SCHEMA_VERSION} results file "
+                f"{path} is not an {kind} file "
                 "(its header differs); choose a new --output file, nothing was written"
             )
         return new
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, columns: Sequence[str] = COLUMNS,
+                 kind: str = f"edgebench schema v{SCHEMA_VERSION} results") -> None:
         self.path = path
-        new = self.check(path)
+        self._columns = tuple(columns)
+        new = self.check(path, self._columns, kind)
         try:
             self._file = open(path, "a", newline="", encoding="utf-8")
         except OSError as exc:
             raise EdgebenchError(f"cannot write results to {path}: {exc.strerror}") from None
         self._writer = csv.writer(self._file, lineterminator="\n")
         if new:
-            self._writer.writerow(COLUMNS)
+            self._writer.writerow(self._columns)
             self._sync()
 
     def _sync(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
 
-    def write(self, row: ResultRow) -> None:
-        self._writer.writerow([format_cell(getattr(row, c)) for c in COLUMNS])
+    def write(self, row: Any) -> None:
+        self._writer.writerow([format_cell(getattr(row, c)) for c in self._columns])
         self._sync()
 
     def close(self) -> None:

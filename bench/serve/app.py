@@ -4,6 +4,8 @@ Writes need a bearer token; reads are public. Uploads are validated by the schem
 plus plausibility limits (bench.validate), stored all-or-nothing and idempotently on
 (run_id, config_id, rep). Status codes: 201 when rows were stored, 200 when every row was
 already stored (the body's "duplicates" says how many), 4xx with {"errors": [...]} otherwise.
+Quality rows (POST /api/quality, GET /api/quality.csv) follow the same rules with the quality
+reader (bench/serve/quality.py), keyed on QUALITY_KEY.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from bench.results.quality import QualityRow
 from bench.results.schema import ResultRow
 from bench.results.writer import format_rows_csv
-from bench.serve.storage import Store
+from bench.serve import quality as q
+from bench.serve.storage import Store, StoreOutcome
 from bench.results.validate import (MAX_REPORTED_ERRORS, RowError, check_csv_bytes, neutralise_formulas)
 
 ReportHtml = Callable[[list[ResultRow]], str]
@@ -76,21 +80,21 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "rows": store.count_rows()}
+        return {"status": "ok", "rows": store.count_rows(),
+                "quality_rows": store.count_quality_rows()}
 
-    @app.post("/api/results")
-    async def post_results(request: Request) -> JSONResponse:
+    async def receive(request: Request) -> tuple[int, bytes]:
+        """The uploader's token id and the CSV bytes, within the size limit."""
         token_id = await run_in_threadpool(_authorise, store, request.headers.get("authorization"))
         body = await _read_body(request, max_body_bytes)
-        data = await _csv_payload(request, body, max_body_bytes)
-        checked = await run_in_threadpool(check_csv_bytes, data, max_rows=max_rows)
-        if checked.errors:
-            raise HttpProblem(checked.status, checked.errors, error_count=checked.error_count)
-        rows = checked.rows
+        return token_id, await _csv_payload(request, body, max_body_bytes)
+
+    async def stored(rows: Sequence[Any], store_fn: Callable[..., StoreOutcome],
+                     token_id: int) -> JSONResponse:
         try:
-            outcome = await run_in_threadpool(store.store_rows, rows, token_id)
+            outcome = await run_in_threadpool(store_fn, rows, token_id)
         except sa.exc.IntegrityError:  # a concurrent upload of the same run won the race
-            outcome = await run_in_threadpool(store.store_rows, rows, token_id)
+            outcome = await run_in_threadpool(store_fn, rows, token_id)
         if outcome.conflicts:
             raise HttpProblem(409, [RowError(index + 2, None, msg)
                                     for index, msg in outcome.conflicts],
@@ -100,24 +104,53 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
                    "duplicates": outcome.duplicates}
         return JSONResponse(payload, status_code=201 if outcome.stored else 200)
 
+    @app.post("/api/results")
+    async def post_results(request: Request) -> JSONResponse:
+        token_id, data = await receive(request)
+        if q.payload_is_quality(data):
+            raise _problem(422, "this is a quality CSV (edgebench quality); POST it to "
+                                "/api/quality")
+        checked = await run_in_threadpool(check_csv_bytes, data, max_rows=max_rows)
+        if checked.errors:
+            raise HttpProblem(checked.status, checked.errors, error_count=checked.error_count)
+        return await stored(checked.rows, store.store_rows, token_id)
+
+    @app.post("/api/quality")
+    async def post_quality(request: Request) -> JSONResponse:
+        token_id, data = await receive(request)
+        checked = await run_in_threadpool(q.check_quality_bytes, data, max_rows=max_rows)
+        if checked.errors:
+            raise HttpProblem(checked.status, checked.errors, error_count=checked.error_count)
+        return await stored(checked.rows, store.store_quality_rows, token_id)
+
     @app.get("/api/results.csv")
     def export_csv(device: str | None = None, model: str | None = None) -> Response:
         rows = [neutralise_formulas(r) for r in store.query_rows(device=device, model=model)]
-        return Response(format_rows_csv(rows), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": 'attachment; filename="edgebench-results.csv"',
-            "X-Content-Type-Options": "nosniff"})
+        return _csv_response(format_rows_csv(rows), "edgebench-results.csv")
+
+    @app.get("/api/quality.csv")
+    def export_quality_csv(device: str | None = None, model: str | None = None) -> Response:
+        rows = [q.neutralise_formulas(r)
+                for r in store.query_quality_rows(device=device, model=model)]
+        return _csv_response(q.format_quality_csv(rows), "edgebench-quality.csv")
 
     @app.get("/", response_class=HTMLResponse)
     def report() -> HTMLResponse:
         rows = store.query_rows()
-        page = _render_report(rows, report_html)
+        page = _render_report(rows, report_html, store.query_quality_rows)
         if page is not None:
             return HTMLResponse(page)
-        return HTMLResponse(fallback_html(rows), headers={
+        return HTMLResponse(fallback_html(rows, store.count_quality_rows()), headers={
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
             "X-Content-Type-Options": "nosniff"})
 
     return app
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    return Response(text, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Content-Type-Options": "nosniff"})
 
 
 def _authorise(store: Store, header: str | None) -> int:
@@ -136,7 +169,7 @@ def _authorise(store: Store, header: str | None) -> int:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """Stops reading as soon as the limit is passed, whatever Content-Length claims."""
-    too_big = _problem(413, f"the upload is larger than {limit} bytes; split the results file")
+    too_big = _problem(413, f"the upload is larger than {limit} bytes; split the file")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_big
@@ -163,7 +196,7 @@ async def _csv_payload(request: Request, body: bytes, limit: int) -> bytes:
             raise _problem(415, f"charset {params['charset']} is not accepted; send UTF-8")
         return body
     if media != "multipart/form-data":
-        raise _problem(415, f"send the results CSV as text/csv or as multipart field 'file', "
+        raise _problem(415, f"send the CSV as text/csv or as multipart field 'file', "
                             f"not {media or 'no content type'}")
     sent = False
 
@@ -188,21 +221,22 @@ async def _csv_payload(request: Request, body: bytes, limit: int) -> bytes:
         await form.close()
 
 
-def _render_report(rows: list[ResultRow], report_html: ReportHtml | None) -> str | None:
-    """The real report when it can be had; None means 'serve the fallback table'."""
-    render = report_html
-    if render is None:
-        try:
-            from bench.report.html import render_html as render
-        except Exception:  # the report module is optional; the service must still answer
-            return None
+def _render_report(rows: list[ResultRow], report_html: ReportHtml | None,
+                   quality_rows: Callable[[], list[QualityRow]]) -> str | None:
+    """The real report when it can be had (the built-in one with the stored quality beside
+    speed and energy); None means 'serve the fallback table'."""
     try:
-        return render(rows)
-    except Exception:
+        if report_html is not None:
+            return report_html(rows)
+        from bench.quality.summary import summarize
+        from bench.report.html import render_html
+
+        return render_html(rows, quality=summarize(quality_rows()))
+    except Exception:  # the report module is optional; the service must still answer
         return None
 
 
-def fallback_html(rows: Sequence[ResultRow]) -> str:
+def fallback_html(rows: Sequence[ResultRow], quality_rows: int = 0) -> str:
     """A plain table of medians per configuration; every cell escaped (uploads are untrusted)."""
     groups: dict[tuple[str, ...], list[ResultRow]] = defaultdict(list)
     for row in rows:
@@ -218,7 +252,9 @@ def fallback_html(rows: Sequence[ResultRow]) -> str:
             "median prefill tok/s", "median decode tok/s")
     lines = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>edgebench results</title></head><body>", "<h1>edgebench results</h1>",
-             f"<p>{len(rows)} rows. Download: <a href=\"api/results.csv\">results.csv</a></p>",
+             f"<p>{len(rows)} rows. Download: <a href=\"api/results.csv\">results.csv</a>"
+             + (f"; {quality_rows} quality rows: <a href=\"api/quality.csv\">quality.csv</a>"
+                if quality_rows else "") + "</p>",
              "<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for key in sorted(groups):
         members = groups[key]

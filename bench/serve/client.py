@@ -1,10 +1,13 @@
-"""`edgebench upload RESULTS.csv --server URL`: validate locally, show, ask, send, retry.
+"""`edgebench upload FILE.csv --server URL`: validate locally, show, ask, send, retry.
+
+FILE is a results CSV or a quality CSV (`edgebench quality`); its header decides which reader
+checks it and which endpoint takes it (/api/results or /api/quality).
 
 Rows hold no hostnames, user names or paths by design (the host fingerprint is a hash of the
 hardware class, not of the machine's name); the client still scans every text cell for this
 machine's hostname, user name and home folder and refuses to send a row that contains them
 unless --include-host is given. Re-sending is safe because the server is idempotent on
-(run_id, config_id, rep), which is also why POST may be retried.
+(run_id, config_id, rep) and on the quality key, which is also why POST may be retried.
 """
 
 from __future__ import annotations
@@ -54,15 +57,19 @@ def local_identifiers() -> tuple[str, ...]:
     return tuple(found)
 
 
-def privacy_findings(rows: Sequence, identifiers: Sequence[str]) -> list[str]:
-    """'line N column C contains X' for every text cell holding a local identifier."""
-    from bench.results.validate import text_columns
+def privacy_findings(rows: Sequence, identifiers: Sequence[str],
+                     columns: Sequence[str] | None = None) -> list[str]:
+    """'line N column C contains X' for every text cell holding a local identifier; `columns`
+    are the text columns to scan (default: the results schema's)."""
+    if columns is None:
+        from bench.results.validate import text_columns
 
+        columns = text_columns()
     patterns = [(ident, re.compile(r"(?<![\w.-])" + re.escape(ident) + r"(?![\w-])",
                                    re.IGNORECASE)) for ident in identifiers]
     findings = []
     for line, row in enumerate(rows, start=2):
-        for column in text_columns():
+        for column in columns:
             value = getattr(row, column)
             if not value:
                 continue
@@ -72,20 +79,26 @@ def privacy_findings(rows: Sequence, identifiers: Sequence[str]) -> list[str]:
     return findings
 
 
-def describe(rows: Sequence, path: Path, server: str) -> str:
+def describe(rows: Sequence, path: Path, server: str, quality: bool = False) -> str:
     """What will be sent, in a few lines, before asking."""
     runs = sorted({r.run_id for r in rows})
     devices = sorted({r.cpu_model for r in rows})
     models = sorted({f"{r.model_id} ({r.variant})" for r in rows})
-    return "\n".join([
-        f"About to upload {path.name} to {server}:",
+    lines = [
+        f"About to upload {path.name} to {server}" + (" (quality rows)" if quality else "") + ":",
         f"  rows:    {len(rows)}",
         f"  runs:    {len(runs)} ({', '.join(runs[:5])}{', ...' if len(runs) > 5 else ''})",
         f"  device:  {'; '.join(devices)}",
         f"  models:  {', '.join(models)}",
-        "  Rows hold no hostname, user name or file path (checked); the host fingerprint is a "
-        "hash of the hardware class.",
-    ])
+    ]
+    if quality:
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r.measure] = counts.get(r.measure, 0) + 1
+        lines.append(f"  measures: {', '.join(f'{m} ({n} rows)' for m, n in counts.items())}")
+    lines.append("  Rows hold no hostname, user name or file path (checked); the host fingerprint "
+                 "is a hash of the hardware class.")
+    return "\n".join(lines)
 
 
 def ask_consent(question: str, stdin: TextIO, stderr: TextIO) -> bool:
@@ -142,9 +155,9 @@ def upload_file(path: Path, server: str, token: str | None, *, yes: bool = False
                 include_host: bool = False, stdin: TextIO | None = None,
                 stdout: TextIO | None = None, stderr: TextIO | None = None,
                 backoff_s: float = 1.0, identifiers: Sequence[str] | None = None) -> UploadResult:
-    """The whole upload: local checks, summary, consent, send with retries."""
-    from bench.results.read import read_rows
-    from bench.results.validate import check_rows
+    """The whole upload: local checks, summary, consent, send with retries. A quality CSV
+    (told by its header) is checked by the quality reader and sent to /api/quality."""
+    from bench.report.inputs import is_quality_file
 
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     parsed = urlparse(server)
@@ -152,16 +165,16 @@ def upload_file(path: Path, server: str, token: str | None, *, yes: bool = False
         raise EdgebenchError(f"--server {server!r} is not an http(s) URL, e.g. "
                              "https://bench.example.org")
     base = server.rstrip("/")
-    rows = read_rows(path)
+    quality = path.is_file() and is_quality_file(path)
+    rows, problems, columns = _read_checked(path, quality)
     if not rows:
         raise EdgebenchError(f"{path} holds no rows; nothing to upload")
-    problems = check_rows(rows)
     if problems:
         raise EdgebenchError(f"{path} {problems[0].one_line()}; fix or re-run before uploading "
                              f"({len(problems)} problem(s) found, nothing was sent)")
     if not include_host:
         findings = privacy_findings(rows, local_identifiers() if identifiers is None
-                                    else identifiers)
+                                    else identifiers, columns)
         if findings:
             raise EdgebenchError(f"{path} {findings[0]} (this machine's name, user or home "
                                  "folder); edit it out or pass --include-host to send it anyway")
@@ -170,15 +183,17 @@ def upload_file(path: Path, server: str, token: str | None, *, yes: bool = False
                              "admin creates one with 'edgebench serve --create-token NAME')")
     if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
         stderr.write("edgebench: warning: plain http: the token and rows travel unencrypted\n")
-    stdout.write(describe(rows, path, base) + "\n")
+    stdout.write(describe(rows, path, base, quality) + "\n")
     stdout.flush()
     if not yes:
         if not stdin.isatty():
             raise EdgebenchError("refusing to upload without consent: stdin is not a terminal; "
                                  "pass --yes to confirm sending these rows")
-        if not ask_consent(f"Send {len(rows)} rows to {base}?", stdin, stderr):
+        if not ask_consent(f"Send {len(rows)} {'quality ' if quality else ''}rows to {base}?",
+                           stdin, stderr):
             raise EdgebenchError("upload cancelled; nothing was sent")
-    response = post_with_retry(f"{base}/api/results", path.read_bytes(), token,
+    endpoint = "/api/quality" if quality else "/api/results"
+    response = post_with_retry(f"{base}{endpoint}", path.read_bytes(), token,
                                backoff_s=backoff_s,
                                log=lambda msg: stderr.write(f"edgebench: {msg}\n"))
     if response.status_code not in (200, 201):
@@ -188,7 +203,22 @@ def upload_file(path: Path, server: str, token: str | None, *, yes: bool = False
     result = UploadResult(run_ids=tuple(body["run_ids"]), rows=body["rows"],
                           stored=body["stored"], duplicates=body["duplicates"],
                           report_url=f"{base}/")
-    stdout.write(f"stored {result.stored} of {result.rows} rows"
+    stdout.write(f"stored {result.stored} of {result.rows} {'quality ' if quality else ''}rows"
                  + (f" ({result.duplicates} were already there)" if result.duplicates else "")
                  + f"; runs: {', '.join(result.run_ids)}\nreport: {result.report_url}\n")
     return result
+
+
+def _read_checked(path: Path, quality: bool) -> tuple[list, list, tuple[str, ...]]:
+    """(rows, problems, text columns to scan) by the reader and checks of the file's kind."""
+    if quality:
+        from bench.results.quality import read_quality_rows
+        from bench.serve.quality import check_quality_rows, text_columns as quality_text
+
+        rows: list = read_quality_rows(path)
+        return rows, check_quality_rows(rows), quality_text()
+    from bench.results.read import read_rows
+    from bench.results.validate import check_rows, text_columns
+
+    rows = read_rows(path)
+    return rows, check_rows(rows), text_columns()

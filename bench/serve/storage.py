@@ -1,4 +1,10 @@
-"""Storage for the upload service: one table of schema rows, one of hashed upload tokens.
+"""Storage for the upload service: a table of result rows, one of quality rows, one of hashed
+upload tokens.
+
+Result rows are stored once per (run_id, config_id, rep). Quality rows are stored once per
+QUALITY_KEY (run_id, model_id, variant, measure, dataset, item, prompt_format); item and
+prompt_format are empty for corpus rows and SQL unique constraints treat NULLs as distinct, so
+the key is also kept as one JSON text column, `row_key`, that carries the unique constraint.
 
 SQLAlchemy Core with portable types only (Text, BigInteger, Double, Boolean), so the same code
 runs on SQLite (the default) and PostgreSQL. Built per Store, never at import time.
@@ -6,16 +12,20 @@ runs on SQLite (the default) and PostgreSQL. Built per Store, never at import ti
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 
+from bench.report.inputs import QUALITY_KEY, quality_key
 from bench.results import schema
+from bench.results.quality import QUALITY_COLUMNS, QUALITY_REQUIRED, QUALITY_TYPES, QualityRow
 from bench.results.schema import COLUMNS, ResultRow
 
 _SA_TYPES = {"int": sa.BigInteger, "float": sa.Double, "bool": sa.Boolean, "str": sa.Text}
@@ -35,6 +45,7 @@ class Tables:
     metadata: sa.MetaData
     results: sa.Table
     tokens: sa.Table
+    quality: sa.Table
 
 
 def make_tables() -> Tables:
@@ -62,7 +73,26 @@ def make_tables() -> Tables:
         sa.Column("token_sha256", sa.Text, nullable=False, unique=True),
         sa.Column("created_utc", sa.Text, nullable=False),
     )
-    return Tables(metadata, results, tokens)
+    quality = sa.Table(
+        "quality_rows", metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        *[sa.Column(name, _SA_TYPES[QUALITY_TYPES[name].split()[0]](),
+                    nullable=name not in QUALITY_REQUIRED) for name in QUALITY_COLUMNS],
+        sa.Column("row_key", sa.Text, nullable=False),
+        sa.Column("uploaded_utc", sa.Text, nullable=False),
+        sa.Column("token_id", sa.Integer, nullable=True),
+        sa.UniqueConstraint("row_key", name="uq_quality_rows_key"),
+        sa.Index("ix_quality_rows_run_id", "run_id"),
+        sa.Index("ix_quality_rows_model_id", "model_id"),
+        sa.Index("ix_quality_rows_host_fingerprint", "host_fingerprint"),
+        sa.Index("ix_quality_rows_cpu_model", "cpu_model"),
+    )
+    return Tables(metadata, results, tokens, quality)
+
+
+def quality_row_key(row: QualityRow) -> str:
+    """QUALITY_KEY as one non-null text, so the database itself refuses a second copy."""
+    return json.dumps(list(quality_key(row)))
 
 
 @dataclass(frozen=True)
@@ -125,34 +155,48 @@ class Store:
     def store_rows(self, rows: Sequence[ResultRow], token_id: int | None) -> StoreOutcome:
         """All new rows in one transaction, or none: known keys count as duplicates when equal
         and as conflicts (nothing stored) when their content differs."""
-        r = self.tables.results
+        return self._store(
+            self.tables.results, COLUMNS, _to_row, rows, token_id,
+            key=lambda row: (row.run_id, row.config_id, row.rep),
+            record=lambda row: schema.row_to_dict(row), key_names="run_id, config_id and rep")
+
+    def store_quality_rows(self, rows: Sequence[QualityRow], token_id: int | None) -> StoreOutcome:
+        """As store_rows, keyed on QUALITY_KEY."""
+        return self._store(
+            self.tables.quality, QUALITY_COLUMNS, _to_quality_row, rows, token_id,
+            key=quality_key,
+            record=lambda row: {**dataclasses.asdict(row), "row_key": quality_row_key(row)},
+            key_names=", ".join(QUALITY_KEY[:-1]) + f" and {QUALITY_KEY[-1]}")
+
+    def _store(self, table: sa.Table, columns: Sequence[str], to_row: Callable[[Any], Any],
+               rows: Sequence[Any], token_id: int | None, *, key: Callable[[Any], tuple],
+               record: Callable[[Any], dict[str, Any]], key_names: str) -> StoreOutcome:
         run_ids = sorted({row.run_id for row in rows})
         with self.engine.begin() as conn:
-            existing: dict[tuple[str, str, int], ResultRow] = {}
+            existing: dict[tuple, Any] = {}
             for chunk in _chunks(run_ids, 500):
-                for rec in conn.execute(sa.select(*[r.c[c] for c in COLUMNS])
-                                        .where(r.c.run_id.in_(chunk))).mappings():
-                    row = _to_row(rec)
-                    existing[(row.run_id, row.config_id, row.rep)] = row
+                for rec in conn.execute(sa.select(*[table.c[c] for c in columns])
+                                        .where(table.c.run_id.in_(chunk))).mappings():
+                    row = to_row(rec)
+                    existing[key(row)] = row
             new: list[dict[str, Any]] = []
             conflicts: list[tuple[int, str]] = []
             duplicates = 0
             now = _utc_now()
             for index, row in enumerate(rows):
-                old = existing.get((row.run_id, row.config_id, row.rep))
+                old = existing.get(key(row))
                 if old is None:
-                    new.append({**schema.row_to_dict(row), "uploaded_utc": now,
-                                "token_id": token_id})
+                    new.append({**record(row), "uploaded_utc": now, "token_id": token_id})
                 elif old == row:
                     duplicates += 1
                 else:
-                    diff = [c for c in COLUMNS if getattr(old, c) != getattr(row, c)]
-                    conflicts.append((index, "a stored row has the same run_id, config_id and "
-                                             f"rep but different {', '.join(diff[:5])}"))
+                    diff = [c for c in columns if getattr(old, c) != getattr(row, c)]
+                    conflicts.append((index, f"a stored row has the same {key_names} but "
+                                             f"different {', '.join(diff[:5])}"))
             if conflicts:
                 return StoreOutcome(0, duplicates, tuple(conflicts))
             if new:
-                conn.execute(r.insert(), new)
+                conn.execute(table.insert(), new)
         return StoreOutcome(len(new), duplicates, ())
 
     def query_rows(self, device: str | None = None, model: str | None = None) -> list[ResultRow]:
@@ -166,9 +210,26 @@ class Store:
         with self.engine.connect() as conn:
             return [_to_row(rec) for rec in conn.execute(stmt).mappings()]
 
+    def query_quality_rows(self, device: str | None = None,
+                           model: str | None = None) -> list[QualityRow]:
+        """The same filters as query_rows."""
+        q = self.tables.quality
+        stmt = sa.select(*[q.c[c] for c in QUALITY_COLUMNS]).order_by(q.c.id)
+        if device:
+            stmt = stmt.where(sa.or_(q.c.host_fingerprint == device, q.c.cpu_model == device))
+        if model:
+            stmt = stmt.where(q.c.model_id == model)
+        with self.engine.connect() as conn:
+            return [_to_quality_row(rec) for rec in conn.execute(stmt).mappings()]
+
     def count_rows(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(self.tables.results)
+                                ).scalar_one()
+
+    def count_quality_rows(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.tables.quality)
                                 ).scalar_one()
 
 
@@ -178,6 +239,14 @@ def _to_row(rec: Any) -> ResultRow:
         if values[c] is not None and schema.TYPES[c].startswith("float"):
             values[c] = float(values[c])
     return ResultRow(**values)
+
+
+def _to_quality_row(rec: Any) -> QualityRow:
+    values = {c: rec[c] for c in QUALITY_COLUMNS}
+    for c in QUALITY_COLUMNS:
+        if values[c] is not None and QUALITY_TYPES[c].startswith("float"):
+            values[c] = float(values[c])
+    return QualityRow(**values)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -38,3 +38,10 @@ class Backend(Protocol):
     def versions(self) -> BackendVersions: ...
 
     def ep_options(self) -> dict[str, str]: ...
+
+
+class Scorer(Protocol):
+    """The scoring call of the backends that can (quality stage): token ids in, log-probs at
+    every position out, (n, vocab) float32, row i predicting token i + 1."""
+
+    def score(self, token_ids: Sequence[int]) -> Any: ...

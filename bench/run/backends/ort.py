@@ -199,6 +199,26 @@ class OrtBackend:
         self._pending = token
         return token
 
+    def score(self, token_ids: Sequence[int]) -> Any:
+        """Log-probabilities at every position, (n, vocab) float32, for one forward pass over
+        `token_ids` from an empty cache: row i is the distribution of token i + 1. Needs a
+        folder whose LM head computes every position (`models build --logits all`)."""
+        np = self._np
+        if self._last_only:
+            raise EdgebenchError(
+                "this model folder computes logits for the last position only (a benchmark "
+                "build); scoring needs 'edgebench models build MODEL --variant V --logits all'")
+        ids = np.asarray(token_ids, dtype=np.int64).reshape(1, -1)
+        self.begin(ids.shape[1])
+        b = self._binding
+        b.bind_output(self._logits_name, self._device, self._device_id)
+        b.bind_cpu_input(self._input_ids_name, ids)
+        b.bind_cpu_input(self._mask_name, self._mask[:, :ids.shape[1]])
+        self._session.run_with_iobinding(b)
+        logits = np.asarray(b.get_outputs()[-1].numpy()[0], dtype=np.float32)
+        self._binding, self._kv, self._kv_values = None, [], []
+        return log_softmax_rows(np, logits)
+
     def close(self) -> None:
         self._binding = None
         self._session = None
@@ -219,3 +239,14 @@ class OrtBackend:
         return {"intra_op_num_threads": str(self._threads), "inter_op_num_threads": "1",
                 "graph_optimization_level": "ORT_ENABLE_ALL", "io_binding": "shared_kv_buffer",
                 "buffer_device": self._device}
+
+
+def log_softmax_rows(np: Any, logits: Any, chunk_rows: int = 64) -> Any:
+    """In place, a few rows at a time: a full-vocabulary float64 copy of 1024 positions would
+    be over a gigabyte for a 150k-token vocabulary."""
+    for start in range(0, logits.shape[0], chunk_rows):
+        block = logits[start:start + chunk_rows].astype(np.float64)
+        block -= block.max(axis=1, keepdims=True)
+        block -= np.log(np.exp(block).sum(axis=1, keepdims=True))
+        logits[start:start + chunk_rows] = block
+    return logits

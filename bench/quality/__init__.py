@@ -1,0 +1,1 @@
+"""Quality: what each model and quantization is worth (bits per byte, agreement, HumanEval)."""
