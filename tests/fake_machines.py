@@ -102,6 +102,75 @@ def laptop_on_battery(root: Path) -> Path:
     return root
 
 
+def _dmi(root: Path, **fields: str) -> None:
+    for name, value in fields.items():
+        _write(root, f"sys/class/dmi/id/{name}", value + "\n")
+
+
+def aws_nitro_vm(root: Path) -> Path:
+    """An EC2 instance on the Nitro hypervisor: Amazon EC2 DMI, product name = instance type."""
+    _write(root, "proc/cpuinfo", _x86_cpuinfo("Intel(R) Xeon(R) Platinum 8488C", "GenuineIntel",
+                                              2, 1, vm=True))
+    _write(root, "proc/meminfo", _meminfo(8))
+    _dmi(root, sys_vendor="Amazon EC2", product_name="m7i.large", bios_vendor="Amazon EC2",
+         board_vendor="Amazon EC2", chassis_asset_tag="Amazon EC2")
+    return root
+
+
+def aws_xen_vm(root: Path) -> Path:
+    """An older EC2 instance on Xen: only the BIOS version says amazon."""
+    _write(root, "proc/cpuinfo", _x86_cpuinfo("Intel(R) Xeon(R) CPU E5-2676 v3 @ 2.40GHz",
+                                              "GenuineIntel", 2, 1, vm=True))
+    _write(root, "proc/meminfo", _meminfo(8))
+    _dmi(root, sys_vendor="Xen", product_name="HVM domU", bios_vendor="Xen",
+         bios_version="4.2.amazon")
+    return root
+
+
+def aws_metal(root: Path) -> Path:
+    """A rented EC2 bare-metal instance: no hypervisor flag, Amazon EC2 DMI all the same."""
+    _write(root, "proc/cpuinfo", _x86_cpuinfo("Intel(R) Xeon(R) Platinum 8488C", "GenuineIntel",
+                                              8, 4, vm=False))
+    _write(root, "proc/meminfo", _meminfo(16))
+    _dmi(root, sys_vendor="Amazon EC2", product_name="m7i.metal-24xl", bios_vendor="Amazon EC2")
+    return root
+
+
+def azure_vm(root: Path, *, asset_tag: bool = True) -> Path:
+    """A Hyper-V guest; with Azure's chassis asset tag it is an Azure VM, without it a local one."""
+    _write(root, "proc/cpuinfo", _x86_cpuinfo("AMD EPYC 7763 64-Core Processor", "AuthenticAMD",
+                                              2, 1, vm=True))
+    _write(root, "proc/meminfo", _meminfo(8))
+    _dmi(root, sys_vendor="Microsoft Corporation", product_name="Virtual Machine",
+         bios_vendor="Microsoft Corporation", board_vendor="Microsoft Corporation")
+    if asset_tag:
+        _dmi(root, chassis_asset_tag="7783-7084-3265-9085-8269-3286-77")
+    return root
+
+
+def hyperv_vm(root: Path) -> Path:
+    """A Hyper-V VM on someone's own Windows host: Microsoft DMI, no Azure asset tag."""
+    return azure_vm(root, asset_tag=False)
+
+
+def kvm_without_dmi(root: Path) -> Path:
+    """A KVM guest exposing no /sys/class/dmi at all, only the hypervisor CPU flag."""
+    _write(root, "proc/cpuinfo", _x86_cpuinfo("AMD EPYC", "AuthenticAMD", 2, 1, vm=True))
+    _write(root, "proc/meminfo", _meminfo(8))
+    return root
+
+
+# Machines for cloud detection (tests/test_cloud_detect.py); MACHINES below is the matrix every
+# machine-sensitive test runs on, and keeps its five members.
+DMI_MACHINES: dict[str, Callable[[Path], Path]] = {
+    "aws-nitro-vm": aws_nitro_vm,
+    "aws-xen-vm": aws_xen_vm,
+    "aws-metal": aws_metal,
+    "azure-vm": azure_vm,
+    "hyperv-vm": hyperv_vm,
+    "kvm-without-dmi": kvm_without_dmi,
+}
+
 MACHINES: dict[str, Callable[[Path], Path]] = {
     "amd-epyc-vm": amd_epyc_vm,
     "intel-xeon-vm": intel_xeon_vm,

@@ -63,8 +63,17 @@ def test_report_matches_this_vm_names_offers_and_labels_estimates():
     assert "Assumptions and sources" in text
     assert "https://artificialanalysis.ai/methodology/performance-benchmarking" in text
     assert "retrieved 2026-" in text
-    # the VM profile has no price, so dedicated cost and break-even are explained, not invented
-    assert "has no price_usd" in text
+    # the VM profile carries a rent: local is the rent for the busy seconds, and dedicated cost
+    # and break-even (about buying a device) do not apply
+    assert "local machine: rented at $0.0864/h (device profile amd-epyc-vm-2vcpu)" in text
+    # 750,000 / 450 + 250,000 / 50 = 6,666.7 s/Mtok x 0.0864 / 3600 = $0.16/Mtok
+    assert "local marginal: $0.16/Mtok by rent" in text
+    assert "(part of the rent, not added)" in text and "n/a (rented)" in text
+    assert "has no price_usd" not in text and "Break-even at" not in text
+    # owned, the VM profile has no price, so dedicated cost and break-even are explained, not invented
+    owned = compare_report(pp_tg_rows(), PricingOptions(owned=True))
+    assert "local machine: owned (--owned)" in owned and "by electricity" in owned
+    assert "has no price_usd" in owned
 
 
 def test_report_with_priced_profile_gives_break_even_and_never():
@@ -81,7 +90,10 @@ def test_unmatched_device_is_reported_with_options_by_kind():
     text = compare_report(rows)
     assert "Device not matched" in text and "--device-profile" in text
     assert "laptop:" in text and "apple-m4" in text
-    assert "marginal $" in text  # electricity cost needs no device profile
+    # not a VM in the rows (virtualized unknown, no cloud): owned, and its electricity cost
+    # needs no device profile: 750,000 x 0.01 + 250,000 x 0.1 = 32,500 J x 0.1688 $/kWh / 3.6e6
+    assert "local machine: owned: electricity only" in text
+    assert "local marginal: $0.00152*/Mtok by electricity" in text
 
 
 def test_unpaired_pp_is_reported_not_priced():

@@ -82,8 +82,13 @@ def test_blended_price_and_cached_input():
 
 
 def test_cloud_carbon_reference_times_pue_times_grid():
-    # 0.12 J/output tok * 1.54 PUE * 250,000 output tok = 46,200 J = 0.0128333 kWh * 367 g = 4.7098 g
-    assert cost.cloud_carbon_g_per_mtok(0.12, 1.54, 367, MIX_3_1) == pytest.approx(4.70983, rel=1e-5)
+    # prompt ratio 0: 0.12 J/output tok * 250,000 output tok * 1.54 PUE = 46,200 J
+    #                 = 0.0128333 kWh * 367 g = 4.7098 g
+    assert cost.cloud_carbon_g_per_mtok(0.12, 0.0, 1.54, 367, MIX_3_1) == pytest.approx(4.70983, rel=1e-5)
+    # prompt ratio 1: 0.12 * (250,000 + 1 * 750,000) * 1.54 = 184,800 J = 0.0513333 kWh * 367 = 18.8393 g
+    assert cost.cloud_carbon_g_per_mtok(0.12, 1.0, 1.54, 367, MIX_3_1) == pytest.approx(18.8393, rel=1e-5)
+    # ratio 0.2: 0.12 * (250,000 + 150,000) * 1.54 = 73,920 J = 0.0205333 kWh * 367 = 7.53573 g
+    assert cost.cloud_carbon_g_per_mtok(0.12, 0.2, 1.54, 367, MIX_3_1) == pytest.approx(7.53573, rel=1e-5)
 
 
 def _be(price: float) -> cost.BreakEven:

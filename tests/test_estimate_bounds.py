@@ -117,15 +117,23 @@ def _estimated_rows(j_low: float, j_high: float, **kw) -> list:
 
 
 def test_the_short_verdict_says_which_way_it_goes():
-    cheap = short_verdict(_estimated_rows(0.01, 0.02, virtualized=True), PricingOptions())
-    lines = cheap.splitlines()
-    assert len(lines) <= 15
-    assert "local cheaper than all 3 at both bounds" in cheap and "virtual machine" in cheap
+    # an owned device: the marginal cost is electricity, so an estimate has two answers
+    cheap = short_verdict(_estimated_rows(0.01, 0.02), PricingOptions(owned=True))
+    assert len(cheap.splitlines()) <= 15
+    assert "local machine: owned (--owned): electricity only" in cheap
+    assert "-> local cheaper at both bounds" in cheap and "offer cheaper" not in cheap
     assert "estimate:class" in cheap and "CPU class x86-vm" in cheap
-    pricey = short_verdict(_estimated_rows(500.0, 600.0), PricingOptions())
-    assert "all 3 offers cheaper at both bounds" in pricey and "virtual machine" not in pricey
-    straddle = short_verdict(_estimated_rows(0.05, 300.0), PricingOptions())
-    assert "depends on power: break-even at" in straddle
+    # a CPU no profile matches, on bare metal: owned without being told
+    mystery = dict(cpu_model="Mystery CPU 9000", virtualized=False)
+    pricey = short_verdict(_estimated_rows(500.0, 600.0, **mystery), PricingOptions())
+    assert "local machine: owned: electricity only" in pricey
+    assert "-> offer cheaper at both bounds" in pricey and "local cheaper" not in pricey
+    straddle = short_verdict(_estimated_rows(0.05, 300.0, **mystery), PricingOptions())
+    assert "-> depends on power (break-even" in straddle
+    # this VM's profile carries a rent: the marginal cost is the rent, which has no power bounds
+    rented = short_verdict(_estimated_rows(0.01, 0.02, virtualized=True), PricingOptions())
+    assert "local machine: rented at $0.0864/h (device profile amd-epyc-vm-2vcpu)" in rented
+    assert "by rent" in rented and "both bounds" not in rented and "depends on power" not in rented
 
 
 def test_an_older_database_gains_the_new_columns(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from bench.results import migrate
 from bench.errors import EdgebenchError
 from bench.cli.report import register
+from bench.cost.options import PricingOptions
 from bench.report.build import build_report
 from bench.report.markdown import render_markdown
 from bench.results.load import load_results
@@ -98,16 +99,31 @@ def test_v1_files_load_with_the_v2_columns_empty(tmp_path):
         for row in csv.DictReader(v2):
             writer.writerow({**row, "schema_version": "1"})
     (row,) = load_results([path])
-    assert row.schema_version == SCHEMA_VERSION == 2
+    assert row.schema_version == SCHEMA_VERSION == 3
     assert row.virtualized is None and row.energy_basis is None and row.decode_j_per_tok_low is None
+    assert row.cloud_provider is None
     assert row.rep == 1 and row.model_id == make_row().model_id
     committed = sorted((Path(__file__).parents[1] / "reports" / "results").glob("*.csv"))
-    assert committed and all(r.schema_version == 2 for r in load_results(committed))
+    assert committed and all(r.schema_version == 3 for r in load_results(committed))
+
+
+def test_v2_files_load_with_no_cloud_provider(tmp_path):
+    """v3 adds cloud_provider: a v2 row's VM is of unknown kind, never a guessed cloud."""
+    v3 = format_rows_csv([make_row(rep=1, virtualized=True, cloud_provider="Amazon EC2")])
+    path = tmp_path / "v2.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, COLUMNS_BY_VERSION[2], extrasaction="ignore",
+                                lineterminator="\n")
+        writer.writeheader()
+        for row in csv.DictReader(v3.splitlines()):
+            writer.writerow({**row, "schema_version": "2"})
+    (row,) = load_results([path])
+    assert row.schema_version == 3 and row.virtualized is True and row.cloud_provider is None
 
 
 def test_newer_schema_asks_for_an_upgrade(tmp_path):
     path = write_csv(tmp_path / "new.csv", [make_row(schema_version=SCHEMA_VERSION + 1)])
-    with pytest.raises(EdgebenchError, match=r"new\.csv line 2: schema v3 was written by a newer edgebench"):
+    with pytest.raises(EdgebenchError, match=rf"new\.csv line 2: schema v{SCHEMA_VERSION + 1} was written by a newer edgebench"):
         load_results([path])
 
 
@@ -152,7 +168,10 @@ def test_estimates_are_labelled_and_drawn_differently(page):
     assert re.search(r"\d J \(measured: apple\)", page)
     assert '"name":"ESTIMATE estimate:tdp"' in page
     assert '"pattern":{"shape":"\\u002f"}' in page  # hatched estimate bars (JSON escapes /)
-    assert '"dash":"dash"' in page  # dashed estimate cost lines
+    # the EPYC VM's profile states a rent: its daily cost is that rent, not an energy estimate
+    assert "rent for the busy time (rented at $0.0864" in page
+    owned = render_html(sample_rows(reps=2), PricingOptions(owned=True))
+    assert '"dash":"dash"' not in page and '"dash":"dash"' in owned  # dashed estimate cost lines
     assert 'class="text est"' in page or 'class="est"' in page
     # the hostile device has energy_method none: no joule figure is invented for it
     perf = page.split('data-table="performance"')[1].split("</table>")[0]
@@ -163,7 +182,7 @@ def test_estimates_are_labelled_and_drawn_differently(page):
 def test_page_states_defaults_and_sources(page):
     assert "us-average" in page and "1,000,000 tok/day" in page and "3 input : 1 output" in page
     assert 'id="assumptions"' in page and "retrieved 2026" in page
-    assert page.count('class="plotly-graph-div"') == 5
+    assert page.count('class="plotly-graph-div"') == 6  # 5 + cost against quality ($/Mtok)
 
 
 def test_page_is_self_contained(page):

@@ -55,6 +55,13 @@ def test_report_renders_in_chromium(tmp_path):
                 "table[data-table=performance] tbody td.nq", "tds => tds.map(td => td.textContent)")
             device_cells = page.eval_on_selector_all(
                 "table[data-table=performance] tbody td:first-child", "tds => tds.map(td => td.textContent)")
+            cost_quality = {key: page.evaluate(
+                "id => { const d = document.getElementById(id); return d && {"
+                " names: d.data.map(t => t.name),"
+                " drawn: d.querySelectorAll('.scatterlayer .trace').length,"
+                " front: Array.from(d.querySelectorAll('.scatterlayer .trace path.js-line'))"
+                "   .filter(p => (p.getAttribute('d') || '').length > 1).length}; }", f"chart-cq-{key}")
+                for key in ("mtok", "solved-0")}
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             context.close()
@@ -71,3 +78,7 @@ def test_report_renders_in_chromium(tmp_path):
     assert table_rows["quality"] == 3  # int4: corpus + humaneval; fp32: corpus
     assert not_measured and "quality not measured" in not_measured  # int8 has no quality rows
     assert HOSTILE_CPU in device_cells  # shown literally, as text
+    for key, chart in cost_quality.items():  # cost against quality: points and the Pareto step line
+        assert chart is not None, key
+        assert any(n.startswith("Pareto front") for n in chart["names"]), (key, chart)
+        assert chart["drawn"] >= 3 and chart["front"] >= 1, (key, chart)

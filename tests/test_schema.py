@@ -1,7 +1,7 @@
 import pytest
 
 from bench.errors import EdgebenchError
-from bench.results.schema import COLUMNS
+from bench.results.schema import COLUMNS, SCHEMA_VERSION
 from bench.results.writer import ResultWriter, format_rows_csv
 from bench.results.read import read_rows
 from tests.rowfactory import make_row
@@ -58,7 +58,8 @@ def test_non_finite_numbers_are_never_written():
     (lambda t: t[:-40] + "\n", "cells for"),
     (lambda t: t.replace(",128,128,", ",lots,128,"), "not a valid int"),
     (lambda t: t.replace(",200.0,", ",inf,", 1), "not a valid float"),
-    (lambda t: t.replace("\n2,", "\n7,", 1), "schema v7 was written by a newer edgebench"),
+    (lambda t: t.replace(f"\n{SCHEMA_VERSION},", f"\n{SCHEMA_VERSION + 1},", 1),
+     f"schema v{SCHEMA_VERSION + 1} was written by a newer edgebench"),
 ])
 def test_malformed_files_fail_with_the_line(tmp_path, mutate, message):
     path = tmp_path / "r.csv"

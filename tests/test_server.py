@@ -185,7 +185,7 @@ def test_missing_and_extra_columns(service):
                                   if i != COLUMNS.index("decode_tok_s"))]) + "\n"
     errors = _bad_upload(url, token, dropped)
     assert errors == [{"line": 1, "column": "decode_tok_s",
-                       "message": "missing column (results schema v2)"}]
+                       "message": "missing column (results schema v3)"}]
     extra = "\n".join([header + ",hostname", row + ",alice-laptop"]) + "\n"
     errors = _bad_upload(url, token, extra)
     assert errors[0]["column"] == "hostname" and "unknown column" in errors[0]["message"]

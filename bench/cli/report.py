@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench.cli.args import list_of, positive_float
+from bench.cli.compare import ownership_options
 from bench.cost.model import DEFAULT_MIX
 from bench.cost.options import DEFAULT_REGION, DEFAULT_USAGE_TOK_PER_DAY
 
@@ -15,7 +16,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.report.build import build_report
 
     options = PricingOptions(region=args.region, usage_tok_per_day=args.usage, mix=args.mix,
-                             offer_ids=args.offers)
+                             offer_ids=args.offers, rent_usd_per_hour=args.rent_usd_per_hour,
+                             owned=args.owned)
     summary = build_report(args.inputs, args.output, options)
     dup = f" ({summary.duplicates_dropped} duplicate rows counted once)" if summary.duplicates_dropped else ""
     quality = (f", {summary.quality_rows} quality rows for {summary.quality_variants} model "
@@ -52,5 +54,6 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
     p.add_argument("--offers", type=list_of(str, "offer"),
                    metavar="ID,ID", help="cloud offers to compare (default: the cheapest small, "
                                          "open-small and frontier ones)")
+    ownership_options(p)
     p.set_defaults(func=cmd_report)
     return p

@@ -121,7 +121,9 @@ def _verdict(rows: list, args: argparse.Namespace, output: Path) -> str:
     from bench.cost.short_verdict import short_verdict
 
     try:
-        return short_verdict(rows, PricingOptions(device_profile_id=args.device_profile),
+        return short_verdict(rows, PricingOptions(device_profile_id=args.device_profile,
+                                                  rent_usd_per_hour=args.rent_usd_per_hour,
+                                                  owned=args.owned),
                              results_path=output)
     except EdgebenchError as exc:
         return f"no cost verdict: {exc}"
@@ -181,5 +183,8 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     run.add_argument("--remeasure-bandwidth", action="store_true",
                      help="measure the bandwidth again instead of using the cached value")
     run.add_argument("--verdict", action=argparse.BooleanOptionalAction, default=True,
-                     help="end with the cost verdict against the default cloud offers")
+                     help="end with the cost verdict against the matched cloud offers")
+    from bench.cli.compare import ownership_options
+
+    ownership_options(run)
     run.set_defaults(func=cmd_run)

@@ -45,7 +45,7 @@ def format_profiles_list(profiles: Profiles) -> str:
             match = ", ".join(d.match_cpu_model + d.match_accelerators) or "no match strings"
             out.append(f"    {d.id:34} {d.name}  [match: {match}]")
     out.append("offers:")
-    for tier in ("small", "open-small", "frontier", "unclassified"):
+    for tier in ("small", "open-small", "open-large", "frontier", "unclassified"):
         ids = sorted(o.id for o in profiles.offers.values() if o.tier == tier)
         if ids:
             out.append(f"  {tier}: {', '.join(ids)}")

@@ -114,7 +114,7 @@ def import_litellm(json_path: Path, out_path: Path, *, root: Path | None = None)
         blocks.append("\n".join(lines) + "\n")
         added.append(offer_id)
     header = (f"# Imported from {json_path} on {today} by `edgebench profiles import-litellm`.\n"
-              "# Set tier (small / frontier / open-small) and model_class to use an offer in comparisons.\n\n")
+              "# Set tier (small / frontier / open-small / open-large), model_class and model_id (a key of\n# cloud/models.toml) to use an offer in comparisons.\n\n")
     try:
         out_path.write_text(header + "\n".join(blocks), encoding="utf-8")
     except OSError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from bench.errors import EdgebenchError
 from bench.cost.profiles import CloudOffer, DeviceProfile, GridRegion, Mix
@@ -82,9 +82,16 @@ class DeviceCost:
 
 @dataclass(frozen=True)
 class OfferCost:
+    """An offer's price and carbon for 1M tokens of the mix. Carbon counts prompt and output
+    tokens: the low bound takes the reference's J per output token as published (its own
+    prompts folded in), the high bound adds prompt tokens at `ratio_high` of an output token."""
+
     offer_id: str
     blended_usd_per_mtok: float
-    carbon_g_per_mtok: float | None
+    carbon_g_per_mtok: float | None  # the low bound
+    carbon_g_per_mtok_high: float | None = None
+    energy_reference_id: str | None = None
+    energy_reference_note: str | None = None  # how the reference was chosen
 
 
 @dataclass(frozen=True)
@@ -229,17 +236,31 @@ def blended_usd_per_mtok(offer: CloudOffer, mix: Mix) -> float:
             + mix.output_share * offer.output_usd_per_mtok)
 
 
-def cloud_carbon_g_per_mtok(j_per_output_tok: float, pue: float, g_per_kwh: float, mix: Mix) -> float:
-    """Reference J per *output* token (prompt processing folded in, as ML.ENERGY reports it) x PUE."""
-    return carbon_g(j_per_output_tok * pue * mix.output_share * TOK_PER_MTOK, g_per_kwh)
+def cloud_energy_j_per_mtok(j_per_output_tok: float, prompt_ratio: float, mix: Mix) -> float:
+    """E = J/output token x (output tokens + ratio x prompt tokens) for 1M tokens of the mix
+    (docs/energy.md): the ratio is what a prompt token costs relative to an output token."""
+    n_in, n_cached, n_out = _tokens(mix)
+    return j_per_output_tok * (n_out + prompt_ratio * (n_in + n_cached))
 
 
-def offer_cost(offer: CloudOffer, mix: Mix, region: GridRegion, j_per_output_tok: float | None,
-               pue: float | None) -> OfferCost:
-    carbon = None
-    if j_per_output_tok is not None and pue is not None and region.carbon_g_per_kwh is not None:
-        carbon = cloud_carbon_g_per_mtok(j_per_output_tok, pue, region.carbon_g_per_kwh, mix)
-    return OfferCost(offer.id, blended_usd_per_mtok(offer, mix), carbon)
+def cloud_carbon_g_per_mtok(j_per_output_tok: float, prompt_ratio: float, pue: float,
+                            g_per_kwh: float, mix: Mix) -> float:
+    return carbon_g(cloud_energy_j_per_mtok(j_per_output_tok, prompt_ratio, mix) * pue, g_per_kwh)
+
+
+def offer_cost(offer: CloudOffer, mix: Mix, region: GridRegion, reference: Any,
+               pue: float | None, note: str | None = None) -> OfferCost:
+    """`reference` is the EnergyReference chosen for the offer's model size (or None)."""
+    low = high = None
+    j_out = getattr(reference, "j_per_output_tok", None)
+    if j_out is not None and pue is not None and region.carbon_g_per_kwh is not None:
+        ratio_low = reference.prompt_to_output_energy_ratio_low or 0.0
+        ratio_high = reference.prompt_to_output_energy_ratio_high
+        ratio_high = ratio_low if ratio_high is None else ratio_high
+        low = cloud_carbon_g_per_mtok(j_out, ratio_low, pue, region.carbon_g_per_kwh, mix)
+        high = cloud_carbon_g_per_mtok(j_out, ratio_high, pue, region.carbon_g_per_kwh, mix)
+    return OfferCost(offer.id, blended_usd_per_mtok(offer, mix), low, high,
+                     getattr(reference, "id", None), note)
 
 
 # ---------------------------------------------------------------- break-even

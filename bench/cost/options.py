@@ -8,7 +8,7 @@ verdict and `report` alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from bench.cost import model as cost
 from bench.cost.device_match import device_by_id
@@ -19,7 +19,7 @@ DEFAULT_REGION = "us-average"
 DEFAULT_USAGE_TOK_PER_DAY = 1_000_000.0
 DEFAULT_ENERGY_REFERENCE = "ml-energy-llama31-8b-h100"
 DEFAULT_PUE_REFERENCE = "uptime-2025-industry-pue"
-FAIR_TIERS = ("small", "open-small")
+FAIR_TIERS = ("small", "open-small", "open-large")
 CONTEXT_TIERS = ("frontier",)
 
 
@@ -33,12 +33,17 @@ class PricingOptions:
     mix: str = cost.DEFAULT_MIX
     offer_ids: tuple[str, ...] | None = None  # None: all fair offers + frontier
     default_offers: bool = False  # the short list `edgebench run` ends with
-    energy_reference_id: str = DEFAULT_ENERGY_REFERENCE
+    energy_reference_id: str = DEFAULT_ENERGY_REFERENCE  # for offers whose size is unpublished
     pue_reference_id: str = DEFAULT_PUE_REFERENCE
+    rent_usd_per_hour: float | None = None  # this machine is rented at this price (ownership.py)
+    owned: bool = False  # this machine is owned: its marginal cost is electricity
 
     def __post_init__(self) -> None:
         if self.offer_ids is not None and not isinstance(self.offer_ids, tuple):
             object.__setattr__(self, "offer_ids", tuple(self.offer_ids))
+        if self.owned and self.rent_usd_per_hour is not None:
+            raise EdgebenchError("--owned and --rent-usd-per-hour contradict each other; "
+                                 "give one")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class PricingContext:
     offer_costs: Mapping[str, cost.OfferCost]
     energy_reference_ids: frozenset[str]  # every reference used, for the assumptions
     forced_device: DeviceProfile | None = None
+    options: PricingOptions = PricingOptions()
+    vm_rents: tuple[Any, ...] = ()  # bench.cost.rent.VmRent: typical rents by vCPU count
+    gpu_throughputs: tuple[Any, ...] = ()  # bench.cost.rent.GpuThroughput: self-hosting
 
 
 def pricing_context(profiles: Profiles, options: PricingOptions = PricingOptions()) -> PricingContext:
@@ -89,11 +97,35 @@ def pricing_context(profiles: Profiles, options: PricingOptions = PricingOptions
     used_refs = {default_ref.id, pue_ref.id}
 
     def offer_cost(o: CloudOffer) -> cost.OfferCost:
-        ref: EnergyReference = profiles.energy_references[o.energy_reference] if o.energy_reference else default_ref
+        ref, note = offer_energy_reference(o, profiles, default_ref)
         used_refs.add(ref.id)
-        return cost.offer_cost(o, the_mix, grid, ref.j_per_output_tok, pue_ref.pue)
+        return cost.offer_cost(o, the_mix, grid, ref, pue_ref.pue, note)
+
+    from bench.cost.rent import load_gpu_throughputs, load_vm_rents
 
     offer_costs = {o.id: offer_cost(o) for o in offers}
     return PricingContext(profiles=profiles, grid=grid, mix=the_mix, usage_tok_per_day=usage_tok_per_day,
                           offers=tuple(offers), offer_costs=offer_costs,
-                          energy_reference_ids=frozenset(used_refs), forced_device=forced)
+                          energy_reference_ids=frozenset(used_refs), forced_device=forced,
+                          options=options, vm_rents=load_vm_rents(profiles.root),
+                          gpu_throughputs=load_gpu_throughputs(profiles.root))
+
+
+def offer_energy_reference(offer: CloudOffer, profiles: Profiles,
+                           default: EnergyReference) -> tuple[EnergyReference, str]:
+    """The offer's own reference if it names one; else the per-token reference nearest its
+    model's published size; else (size unpublished) the default, said to be a guess of size."""
+    from bench.cost.rent import nearest_by_parameters
+
+    if offer.energy_reference:
+        return profiles.energy_references[offer.energy_reference], "named by the offer"
+    model = profiles.models.get(offer.model_id) if offer.model_id else None
+    sized = [r for r in profiles.energy_references.values()
+             if r.j_per_output_tok is not None and r.parameters is not None]
+    if model is not None and model.parameters is not None and sized:
+        ref = nearest_by_parameters(sized, model.parameters)
+        if ref is not None:
+            return ref, (f"nearest size to {model.parameters / 1e9:.3g}B: "
+                         f"{ref.parameters / 1e9:.3g}B")
+    return default, ("no parameter count recorded for the offer's model: the default reference "
+                     "(an 8B model), likely a low bound for a larger one")

@@ -24,6 +24,8 @@ DEVICE: Spec = {
     "tdp_w": ("figure", False), "tdp_min_w": ("figure", False), "tdp_max_w": ("figure", False),
     "system_max_power_w": ("figure", False), "idle_power_w": ("figure", False),
     "price_usd": ("figure", False), "useful_life_years": ("figure", False),
+    # what a rented machine (cloud VM, rented board) costs per hour: its marginal cost (rent.py)
+    "rent_usd_per_hour": ("figure", False),
 }
 MATCH: Spec = {
     "cpu_model": ("strlist", False), "accelerators": ("strlist", False),
@@ -33,6 +35,9 @@ OFFER: Spec = {
     "id": ("str", True), "provider": ("str", True), "model": ("str", True),
     "tier": ("str", True), "model_class": ("str", True), "litellm_key": ("str", False),
     "energy_reference": ("str", False), "notes": ("str", False),
+    # model_id: a key of cloud/models.toml, required unless tier = "unclassified" (profiles.py);
+    # serving_precision needs [sources.serving_precision] (offer_models.precision_source).
+    "model_id": ("str", False), "serving_precision": ("str", False),
     "input_usd_per_mtok": ("figure", True), "output_usd_per_mtok": ("figure", True),
     "cached_input_usd_per_mtok": ("figure", False),
 }
@@ -45,6 +50,11 @@ ENERGY: Spec = {
     "id": ("str", True), "name": ("str", True), "includes_pue": ("bool", False),
     "notes": ("str", False), "j_per_output_tok": ("figure", False),
     "wh_per_query": ("figure", False), "pue": ("figure", False),
+    # the measured model's weights (count), so the cost stage can pick the nearest size; and the
+    # bounds of a prompt token's energy relative to an output token's (docs/energy.md)
+    "parameters": ("figure", False),
+    "prompt_to_output_energy_ratio_low": ("figure", False),
+    "prompt_to_output_energy_ratio_high": ("figure", False),
 }
 REGION: Spec = {
     "id": ("str", True), "name": ("str", True), "notes": ("str", False),

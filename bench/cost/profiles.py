@@ -17,13 +17,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from bench.cost.offer_models import MODELS_FILE, OfferModel, load_models, precision_source
 from bench.cost.profile_checks import (DEVICE, ENERGY, FX, GPU, MATCH, MIX, OFFER, REGION, check_sources, check_table, fail)
 from bench.cost.source import Source
 from bench.errors import EdgebenchError
 
 DEVICE_KINDS = ("laptop", "desktop", "phone", "board", "gpu", "server", "generic")
 POWER_SCOPES = ("soc", "cpu_package", "gpu", "system_dc", "wall_ac", "vcpu_share")
-OFFER_TIERS = ("small", "frontier", "open-small", "unclassified")
+# open-large: hosted open models above 14B, matched by model identity rather than by tier.
+OFFER_TIERS = ("small", "frontier", "open-small", "open-large", "unclassified")
+UNCLASSIFIED = "unclassified"  # imported, not yet matched to a model: may lack model_id
 GPU_TIER = "gpu-rental"
 
 
@@ -52,12 +55,16 @@ class DeviceProfile:
     idle_power_w: float | None = None
     price_usd: float | None = None
     useful_life_years: float | None = None
+    rent_usd_per_hour: float | None = None
     sources: Mapping[str, Source] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class CloudOffer:
-    """An API price per 1M tokens. `tier` decides which local runs it is fairly compared with."""
+    """An API price per 1M tokens. `tier` decides which local runs it is fairly compared with.
+
+    `model_id` keys Profiles.models (what the price buys); None only for unclassified offers.
+    """
 
     id: str
     provider: str
@@ -72,6 +79,8 @@ class CloudOffer:
     energy_reference: str | None = None
     notes: str | None = None
     sources: Mapping[str, Source] = field(default_factory=dict)
+    model_id: str | None = None
+    serving_precision: str | None = None  # as the provider publishes it, e.g. "fp8"
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,9 @@ class EnergyReference:
     j_per_output_tok: float | None = None
     wh_per_query: float | None = None
     pue: float | None = None
+    parameters: float | None = None
+    prompt_to_output_energy_ratio_low: float | None = None
+    prompt_to_output_energy_ratio_high: float | None = None
     notes: str | None = None
     sources: Mapping[str, Source] = field(default_factory=dict)
 
@@ -142,6 +154,7 @@ class Profiles:
     energy_references: Mapping[str, EnergyReference]
     regions: Mapping[str, GridRegion]
     mixes: Mapping[str, Mix]
+    models: Mapping[str, OfferModel] = field(default_factory=dict)  # cloud/models.toml by id
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -199,7 +212,13 @@ def parse_cloud_file(path: Path) -> tuple[list[CloudOffer], list[GpuRental], lis
         rec = check_table(where, table, OFFER, extra=("sources",))
         if rec["tier"] not in OFFER_TIERS:
             raise fail(where, f"tier '{rec['tier']}' is not one of {', '.join(OFFER_TIERS)}")
-        sources = check_sources(where, rec, OFFER, rec.pop("sources", None))
+        if "model_id" not in rec and rec["tier"] != UNCLASSIFIED:
+            raise fail(where, "missing required key 'model_id' (the cloud/models.toml id of the "
+                              "model this price buys)")
+        raw, precision = precision_source(where, rec, rec.pop("sources", None))
+        sources = check_sources(where, rec, OFFER, raw)
+        if precision is not None:
+            sources["serving_precision"] = precision
         offers.append(CloudOffer(**rec, path=path, sources=sources))
     for where, table in _records(path, doc, "gpu_rentals"):
         rec = check_table(where, table, GPU, extra=("sources",))
@@ -288,6 +307,8 @@ def load_profiles(root: Path | None = None) -> Profiles:
     rentals: list[GpuRental] = []
     refs: list[EnergyReference] = []
     for p in sorted((root / "cloud").glob("*.toml")):
+        if p.name == MODELS_FILE:
+            continue  # what the offers serve, not offers: load_models below
         o, g, e = parse_cloud_file(p)
         offers += o
         rentals += g
@@ -303,7 +324,7 @@ def load_profiles(root: Path | None = None) -> Profiles:
     profiles = Profiles(
         root=root, devices=_unique("device", devices), offers=_unique("offer", offers),
         gpu_rentals=_unique("gpu rental", rentals), energy_references=_unique("energy reference", refs),
-        regions=_unique("region", regions), mixes=mix_by_id,
+        regions=_unique("region", regions), mixes=mix_by_id, models=load_models(root / "cloud"),
     )
     _check_references(profiles)
     return profiles
@@ -314,6 +335,11 @@ def _check_references(p: Profiles) -> None:
         if d.based_on is not None and d.based_on not in p.devices:
             raise EdgebenchError(f"{d.path}: based_on '{d.based_on}' names no device profile")
     for o in p.offers.values():
+        if o.model_id is not None and o.model_id not in p.models:
+            raise EdgebenchError(
+                f"{o.path}: offer '{o.id}' model_id '{o.model_id}' names no model in "
+                f"{p.root / 'cloud' / MODELS_FILE} (add a [[models]] entry there)"
+            )
         if o.energy_reference is not None:
             ref = p.energy_references.get(o.energy_reference)
             if ref is None or ref.j_per_output_tok is None:

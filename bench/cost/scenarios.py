@@ -66,6 +66,7 @@ class Configuration:
     unpaired: tuple[str, ...]
     host_fingerprint: str = ""  # two hosts with the same CPU name stay apart in reports
     virtualized: bool | None = None  # a VM: its marginal cost is its rent, not its energy
+    cloud_provider: str | None = None  # a cloud VM (DMI): rented (bench/cost/ownership.py)
     energy_basis: str | None = None  # what an estimate assumed
 
 
@@ -148,6 +149,8 @@ def group_configurations(rows: Iterable[ResultRow]) -> list[Configuration]:
             os_name=first.os_name, scenarios=tuple(scenarios), unpaired=tuple(unpaired),
             host_fingerprint=first.host_fingerprint,
             virtualized=any(r.virtualized for t in by_test.values() for r in t),
+            cloud_provider=next((r.cloud_provider for t in by_test.values() for r in t
+                                 if r.cloud_provider), None),
             energy_basis=next((r.energy_basis for t in by_test.values() for r in t
                                if r.energy_basis), None)))
     return configs

@@ -7,11 +7,11 @@ and date underneath, because a verdict is only as good as the prices behind it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from bench.cost import model as cost
 from bench.cost.device_match import match_device
-from bench.cost.format import format_number, format_usd, mark, source_text, text_table
+from bench.cost.format import format_number, mark, source_text
 from bench.cost.options import PricingContext, PricingOptions, pricing_context
 from bench.cost.profiles import CloudOffer, DeviceProfile, GridRegion, Profiles, load_profiles
 from bench.cost.scenarios import Configuration, Scenario, group_configurations
@@ -19,8 +19,6 @@ from bench.errors import EdgebenchError
 from bench.results.schema import ResultRow
 
 _CPU_EPS = ("cpu", "cpuexecutionprovider")
-VM_NOTE = ("This is a virtual machine: these figures price its energy only. A rented machine's "
-           "marginal cost is its rent for the time a token takes, which is not priced yet.")
 
 
 def _kind_hints(cfg: Configuration) -> tuple[str, ...]:
@@ -67,54 +65,61 @@ def offer_break_even(dc: cost.DeviceCost, oc: cost.OfferCost, device: DeviceProf
 def assumption_lines(ctx: PricingContext, devices: Mapping[str, DeviceProfile]) -> list[str]:
     """Every price, tariff and constant behind the figures, with source and retrieval date."""
     return _assumptions(ctx.profiles, ctx.grid, ctx.mix, dict(devices), ctx.offers,
-                        set(ctx.energy_reference_ids))
+                        set(ctx.energy_reference_ids), ctx.offer_costs)
 
 
 # ---------------------------------------------------------------- report
 def compare_report(rows: list[ResultRow], options: PricingOptions = PricingOptions(), *,
-                   profiles_root: Path | None = None) -> str:
-    """Plain-text verdict of every configuration in `rows` against the fair cloud offers.
+                   quality_rows: Sequence[Any] = (), profiles_root: Path | None = None) -> str:
+    """Plain-text verdict of every configuration in `rows` against matched cloud offers.
 
-    `options.offer_ids` restricts the offers; `options.default_offers` keeps the short list
-    `edgebench run` ends with (the two cheapest of each fair tier and the cheapest frontier
-    offer)."""
+    Each configuration is priced under its ownership (rent for a rented machine, electricity
+    for an owned one: ownership.py); offers come in groups (matching.py): the same model, the
+    cheapest at least as good as the measured quality (`quality_rows`, from `edgebench
+    quality`), frontier for context. With HumanEval rows the price of a solved task follows."""
+    from bench.cost.context import model_context
+
     if not rows:
         raise EdgebenchError("no result rows to compare")
     ctx = pricing_context(load_profiles(profiles_root), options)
-    usage_tok_per_day = options.usage_tok_per_day
-    profiles, grid, the_mix, forced = ctx.profiles, ctx.grid, ctx.mix, ctx.forced_device
-    offers, offer_costs = ctx.offers, ctx.offer_costs
-
+    grid, the_mix = ctx.grid, ctx.mix
     out = [
         "edgebench compare",
         f"mix: {the_mix.name} (input {the_mix.input_share:.0%}, output {the_mix.output_share:.0%})"
-        f" | usage: {usage_tok_per_day:,.0f} tok/day | region: {grid.name} [{grid.id}]",
-        "local marginal = electricity only (device already owned); local dedicated = price amortised "
-        "over its useful life at this usage + idle power when not computing + electricity.",
+        f" | usage: {options.usage_tok_per_day:,.0f} tok/day | region: {grid.name} [{grid.id}]",
+        "local marginal = the rent for the time the tokens take on a rented machine (cloud VM), "
+        "electricity on an owned one; dedicated = an owned device's price amortised over its "
+        "useful life at this usage + idle power + electricity.",
         "",
     ]
     used_devices: dict[str, DeviceProfile] = {}
     any_estimate = False
     for cfg in group_configurations(rows):
         device = configuration_device(cfg, ctx)
+        mc = model_context(cfg, device, ctx, quality_rows)
         out.append(f"== {cfg.model_id} / {cfg.variant} / {cfg.backend} / {cfg.ep} / {cfg.threads} threads"
                    f" on '{cfg.cpu_model}'" + (f" + '{cfg.accelerators}'" if cfg.accelerators not in ("", "none") else ""))
         if device is None:
-            out += _unmatched_help(cfg, profiles)
+            out += _unmatched_help(cfg, ctx.profiles)
         else:
             used_devices[device.id] = device
-            how = "chosen with --device-profile" if forced else "exact match"
+            how = "chosen with --device-profile" if ctx.forced_device else "exact match"
             out.append(f"  device profile: {device.id} ({device.name}; {how})"
                        + (" [generic stand-in]" if device.generic else ""))
+        out.append(f"  local machine: {mc.ownership.label}")
+        if mc.ownership.ask:
+            out.append(f"  to price it exactly: {mc.ownership.ask}")
         if cfg.energy_basis:
             out.append(f"  energy estimate basis: {cfg.energy_basis}")
-        if cfg.virtualized:
-            out.append(f"  {VM_NOTE}")
+        out += [f"  {line}" for line in mc.quality_lines]
         for note in cfg.unpaired:
             out.append(f"  not priced: {note}")
         for sc in cfg.scenarios:
-            out += _scenario_block(sc, device, grid, the_mix, usage_tok_per_day, offers, offer_costs)
+            out += _scenario_block(sc, device, ctx, mc)
             any_estimate |= sc.energy_is_estimate
+        if mc.self_host is not None:
+            out.append(f"  {mc.self_host.text}")
+        out += mc.per_task_lines(ctx)
         out.append("")
     if any_estimate:
         out.append("* ESTIMATE: energy figures marked * come from rows whose energy_method starts with "
@@ -124,10 +129,14 @@ def compare_report(rows: list[ResultRow], options: PricingOptions = PricingOptio
     return "\n".join(out) + "\n"
 
 
-def _scenario_block(sc: Scenario, device: DeviceProfile | None, grid, mix, usage: float,
-                    offers: Sequence[CloudOffer], offer_costs: dict[str, cost.OfferCost]) -> list[str]:
+def _scenario_block(sc: Scenario, device: DeviceProfile | None, ctx: PricingContext,
+                    mc: Any) -> list[str]:
+    from bench.cost.offer_block import groups_block, local_lines
+    from bench.cost.ownership import local_price
+
     p = sc.perf
-    dc = cost.device_cost(p, device, grid, mix, usage)
+    dc = cost.device_cost(p, device, ctx.grid, ctx.mix, ctx.usage_tok_per_day)
+    lp = local_price(mc.ownership, dc)
     star = "*" if sc.energy_is_estimate else ""
     label = "ESTIMATE" if sc.energy_is_estimate else "measured"
     out = [
@@ -137,77 +146,26 @@ def _scenario_block(sc: Scenario, device: DeviceProfile | None, grid, mix, usage
         f"{format_number(p.prefill_j_per_tok)}{mark(p.prefill_j_per_tok, star)} J/prefill tok, "
         f"{format_number(p.decode_j_per_tok)}{mark(p.decode_j_per_tok, star)} J/decode tok",
         f"     device time {format_number(dc.device_s_per_mtok)} s/Mtok; capacity {format_number(dc.capacity_tok_per_day)} tok/day"
-        + (f"; usage {usage:,.0f} tok/day EXCEEDS one device's capacity (priced at capacity)"
+        + (f"; usage {ctx.usage_tok_per_day:,.0f} tok/day EXCEEDS one device's capacity (priced at capacity)"
            if dc.usage_exceeds_capacity else ""),
-        f"     local: marginal {format_usd(dc.marginal_usd_per_mtok)}{mark(dc.marginal_usd_per_mtok, star)}/Mtok"
-        + (f" (bounds {format_usd(dc.marginal_usd_per_mtok_low)}-{format_usd(dc.marginal_usd_per_mtok_high)})"
-           if dc.marginal_usd_per_mtok_low != dc.marginal_usd_per_mtok_high else "") + ", "
-        f"dedicated {format_usd(dc.dedicated_usd_per_mtok)}{mark(dc.dedicated_usd_per_mtok, star)}/Mtok, "
-        f"{format_number(dc.carbon_g_per_mtok)}{mark(dc.carbon_g_per_mtok, star)} g CO2/Mtok",
     ]
-    out += [f"     ({m})" for m in dc.missing]
-    rows, verdicts = [], []
-    for o in offers:
-        oc = offer_costs[o.id]
-        be = offer_break_even(dc, oc, device, grid)
-        if be.tok_per_day is not None and not be.exceeds_capacity:
-            be_txt = f"{be.tok_per_day:,.0f}"
-        elif be.exceeds_capacity:
-            be_txt = "> capacity"
-        elif be.reason and be.reason.startswith("never"):
-            be_txt = "never"
-        else:
-            be_txt = "n/a"
-        rows.append([o.id, o.tier, format_usd(oc.blended_usd_per_mtok), format_number(oc.carbon_g_per_mtok), be_txt])
-        verdicts.append(f"     - {o.id}: {_verdict(dc, oc, be, usage, star, grid.electricity_usd_per_kwh)}")
-    out.append("")
-    out += ["     " + line for line in text_table(
-        ["offer (fair: small, open-small; frontier for context)", "tier", "$/Mtok mix", "g CO2/Mtok",
-         "break-even tok/day"], rows)]
-    out.append("     verdicts:")
-    out += verdicts
+    out += local_lines(lp, dc, star)
+    out += groups_block(mc.groups, lp, dc, ctx, device, star, offer_break_even)
     out.append("")
     return out
 
 
-def _verdict(dc: cost.DeviceCost, oc: cost.OfferCost, be: cost.BreakEven, usage: float, star: str,
-             usd_per_kwh: float | None) -> str:
-    price = oc.blended_usd_per_mtok
-    parts = [f"{format_usd(price)}/Mtok."]
-    if dc.marginal_usd_per_mtok is None:
-        parts.append("Local energy cost unknown.")
-    else:
-        pv = cost.power_verdict(dc, price, usd_per_kwh) if usd_per_kwh else None
-        if pv is not None and dc.marginal_usd_per_mtok_low != dc.marginal_usd_per_mtok_high:
-            parts.append(f"Owned device: {pv.sentence('the offer')} (electricity "
-                         f"{format_usd(dc.marginal_usd_per_mtok_low)}-"
-                         f"{format_usd(dc.marginal_usd_per_mtok_high)}{star}).")
-        else:
-            cheaper = dc.marginal_usd_per_mtok < price
-            parts.append(f"Owned device: local is {'cheaper' if cheaper else 'dearer'} "
-                         f"({format_usd(dc.marginal_usd_per_mtok)}{star} electricity).")
-    if dc.dedicated_usd_per_mtok is not None:
-        cheaper = dc.dedicated_usd_per_mtok < price
-        parts.append(f"Bought for this: {'cheaper' if cheaper else 'dearer'} at {usage:,.0f} tok/day "
-                     f"({format_usd(dc.dedicated_usd_per_mtok)}{star}).")
-    if be.tok_per_day is not None and not be.exceeds_capacity:
-        parts.append(f"Break-even at {be.tok_per_day:,.0f} tok/day.")
-    elif be.reason:
-        parts.append(be.reason[0].upper() + be.reason[1:] + ".")
-    if oc.carbon_g_per_mtok is not None and dc.carbon_g_per_mtok is not None:
-        lower = dc.carbon_g_per_mtok < oc.carbon_g_per_mtok
-        parts.append(f"Carbon: local {'lower' if lower else 'higher'} ({format_number(dc.carbon_g_per_mtok)}{star} vs "
-                     f"{format_number(oc.carbon_g_per_mtok)} g/Mtok).")
-    return " ".join(parts)
-
-
 def _assumptions(profiles: Profiles, grid, mix, devices: dict[str, DeviceProfile],
-                 offers: Sequence[CloudOffer], ref_ids: set[str]) -> list[str]:
+                 offers: Sequence[CloudOffer], ref_ids: set[str],
+                 offer_costs: Mapping[str, cost.OfferCost] | None = None) -> list[str]:
     out = ["Assumptions and sources", "-----------------------",
            "Method: J/token are the medians reported in the rows (prefill_j_per_tok, decode_j_per_tok); "
            "dedicated cost adds the profile's idle power for the hours the device is not computing; "
-           "cloud carbon = reference J per output token x PUE x the same region's grid intensity "
-           "(GPU-only references: a lower bound for the cloud); break-even solves dedicated = offer price.",
+           "cloud carbon = J per output token of the reference nearest the offer model's size x "
+           "(output tokens + k x prompt tokens) x PUE x the same region's grid intensity, at k's "
+           "low and high bound (GPU-only references: a lower bound for the cloud); a rented "
+           "machine's marginal cost = its rent for the busy seconds; break-even solves "
+           "dedicated = offer price.",
            f"mix {mix.id}: {mix.name}"]
     for k, s in mix.sources.items():
         out.append(f"  {k}: {source_text(s)}")
@@ -221,7 +179,7 @@ def _assumptions(profiles: Profiles, grid, mix, devices: dict[str, DeviceProfile
         out.append(f"  electricity_usd_per_kwh = {grid.electricity_usd_per_kwh:.6g} (EUR tariff x usd_per_eur)")
     for d in devices.values():
         out.append(f"device {d.id}: {d.name}" + (f" [generic: {d.method}]" if d.generic else ""))
-        for k in ("price_usd", "useful_life_years", "idle_power_w"):
+        for k in ("price_usd", "useful_life_years", "idle_power_w", "rent_usd_per_hour"):
             if k in d.sources:
                 out.append(f"  {k} = {getattr(d, k):g}: {source_text(d.sources[k])}")
     for rid in sorted(ref_ids):
@@ -234,6 +192,9 @@ def _assumptions(profiles: Profiles, grid, mix, devices: dict[str, DeviceProfile
         urls = {(s.url, s.retrieved) for s in o.sources.values()}
         src = "; ".join(f"{u} (retrieved {d.isoformat()})" for u, d in sorted(urls))
         out.append(f"  {o.id}: {o.input_usd_per_mtok:g} / {cached} / {o.output_usd_per_mtok:g}: {src}")
+        oc = offer_costs.get(o.id) if offer_costs else None
+        if oc is not None and oc.energy_reference_id:
+            out.append(f"    energy reference {oc.energy_reference_id} ({oc.energy_reference_note})")
     return out
 
 

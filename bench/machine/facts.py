@@ -7,11 +7,16 @@ platform module and sysctl instead.
 
 from __future__ import annotations
 
+import datetime as dt
+import fnmatch
 import os
 import platform
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.errors import EdgebenchError
+from bench.toml_load import load_toml
 
 ROOT_ENV = "EDGEBENCH_MACHINE_ROOT"
 LAPTOP_CHASSIS = frozenset({8, 9, 10, 14, 30, 31, 32})  # SMBIOS: portable, laptop, notebook, ...
@@ -20,6 +25,9 @@ _ARM_IMPLEMENTERS = {"0x41": "ARM", "0x51": "Qualcomm", "0x61": "Apple", "0x48":
 _VM_VENDORS = ("qemu", "kvm", "vmware", "microsoft corporation", "xen", "amazon ec2", "google",
                "innotek", "virtualbox", "parallels", "openstack", "digitalocean", "hetzner",
                "alibaba", "oracle")
+CLOUD_DMI_FILE = "cloud_dmi.toml"  # under the profiles root: provider patterns, each with a source
+DMI_FIELDS = ("sys_vendor", "product_name", "bios_vendor", "bios_version", "chassis_asset_tag",
+              "board_vendor")
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,40 @@ class MachineFacts:
     chassis_type: int | None  # SMBIOS chassis type
     board_model: str | None  # device-tree model (Raspberry Pi, Jetson, phones)
     has_battery: bool
+    dmi_bios_vendor: str | None = None  # the rest of what cloud detection reads from DMI
+    dmi_bios_version: str | None = None
+    dmi_chassis_asset_tag: str | None = None
+    dmi_board_vendor: str | None = None
+
+    @property
+    def dmi(self) -> dict[str, str | None]:
+        """The DMI strings cloud detection matches, keyed by their sys/class/dmi/id file names."""
+        return {"sys_vendor": self.dmi_vendor, "product_name": self.dmi_product,
+                "bios_vendor": self.dmi_bios_vendor, "bios_version": self.dmi_bios_version,
+                "chassis_asset_tag": self.dmi_chassis_asset_tag,
+                "board_vendor": self.dmi_board_vendor}
+
+    @property
+    def cloud(self) -> "CloudProvider | None":
+        """The cloud provider whose DMI pattern matches (hardware_profiles/cloud_dmi.toml)."""
+        return detect_cloud(self.dmi, cloud_providers())
+
+    @property
+    def cloud_provider(self) -> str | None:
+        """The provider's name ("Amazon EC2", "Microsoft Azure"): a rented machine."""
+        cloud = self.cloud
+        return cloud.name if cloud else None
+
+    @property
+    def vm_kind(self) -> str:
+        """One of cloud (a provider's DMI), vm (hypervisor flag or DMI, no provider), bare-metal.
+
+        A hypervisor flag alone (also set under WSL2 and desktop VMs) never means cloud. A rented
+        bare-metal instance (AWS .metal) carries its provider's DMI and is "cloud" too.
+        """
+        if self.cloud is not None:
+            return "cloud"
+        return "vm" if self.is_vm else "bare-metal"
 
     @property
     def is_vm(self) -> bool:
@@ -118,7 +160,11 @@ class Machine:
             chassis_type=_int(self.text("sys/class/dmi/id/chassis_type")),
             board_model=self.text("proc/device-tree/model")
             or self.text("sys/firmware/devicetree/base/model"),
-            has_battery=self._has_battery())
+            has_battery=self._has_battery(),
+            dmi_bios_vendor=self.text("sys/class/dmi/id/bios_vendor"),
+            dmi_bios_version=self.text("sys/class/dmi/id/bios_version"),
+            dmi_chassis_asset_tag=self.text("sys/class/dmi/id/chassis_asset_tag"),
+            dmi_board_vendor=self.text("sys/class/dmi/id/board_vendor"))
 
     def _cpu_model(self, first: dict[str, str], merged: dict[str, str]) -> str:
         if self.is_real and self.system == "Darwin":
@@ -183,3 +229,94 @@ def _psutil_physical() -> int | None:
     import psutil
 
     return psutil.cpu_count(logical=False)
+
+
+# ---------------------------------------------------------------- cloud providers from DMI
+@dataclass(frozen=True)
+class CloudRule:
+    """Every named DMI field must match its glob; `url` is where the pattern comes from."""
+
+    patterns: tuple[tuple[str, str], ...]  # (dmi field, shell-style glob)
+    url: str
+    retrieved: dt.date
+    note: str | None = None
+
+    def matches(self, dmi: dict[str, str | None]) -> bool:
+        for name, glob in self.patterns:
+            value = dmi.get(name)
+            if value is None or not fnmatch.fnmatchcase(value, glob):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class CloudProvider:
+    id: str
+    name: str
+    rules: tuple[CloudRule, ...]
+
+
+def detect_cloud(dmi: dict[str, str | None],
+                 providers: tuple[CloudProvider, ...]) -> CloudProvider | None:
+    """The first provider (file order) any of whose rules matches the DMI strings."""
+    for provider in providers:
+        if any(rule.matches(dmi) for rule in provider.rules):
+            return provider
+    return None
+
+
+def cloud_providers(path: Path | None = None) -> tuple[CloudProvider, ...]:
+    """The patterns in cloud_dmi.toml (default: under bench.paths.profiles_dir())."""
+    if path is None:
+        from bench.paths import profiles_dir
+
+        path = profiles_dir() / CLOUD_DMI_FILE
+    if not path.is_file():
+        raise EdgebenchError(f"{path} is missing: cloud detection needs it (copy it from the "
+                             "edgebench checkout's hardware_profiles/)")
+    return _parse_cloud_providers(str(path))
+
+
+def _parse_cloud_providers(path: str) -> tuple[CloudProvider, ...]:
+    """Parsed on every call (a few dozen lines, read once per fingerprint): no module cache."""
+    doc = load_toml(Path(path))
+    _keys(path, doc, {"providers"})
+    providers = []
+    for i, table in enumerate(_array(path, doc.get("providers", []), "providers")):
+        where = f"{path} providers[{i}]"
+        _keys(where, table, {"id", "name", "rules"}, required={"id", "name", "rules"})
+        rules = []
+        for j, rule in enumerate(_array(where, table["rules"], "rules")):
+            at = f"{where} rules[{j}]"
+            _keys(at, rule, {*DMI_FIELDS, "source"}, required={"source"})
+            patterns = tuple((k, v) for k, v in rule.items() if k != "source")
+            if not patterns or not all(isinstance(v, str) and v for _, v in patterns):
+                raise EdgebenchError(f"{at}: name at least one DMI field ({', '.join(DMI_FIELDS)}) "
+                                     "with a non-empty pattern")
+            src = rule["source"]
+            _keys(f"{at} source", src, {"url", "retrieved", "note"}, required={"url", "retrieved"})
+            if not (isinstance(src["retrieved"], dt.date) and str(src["url"]).startswith("http")):
+                raise EdgebenchError(f"{at} source: needs an http(s) url and an unquoted "
+                                     "retrieved date")
+            rules.append(CloudRule(patterns, src["url"], src["retrieved"], src.get("note")))
+        providers.append(CloudProvider(str(table["id"]), str(table["name"]), tuple(rules)))
+    return tuple(providers)
+
+
+def _array(where: str, value: object, key: str) -> list:
+    if not isinstance(value, list):
+        raise EdgebenchError(f"{where}: {key} must be an array of tables ([[{key}]])")
+    return value
+
+
+def _keys(where: str, table: object, allowed: set[str],
+          required: frozenset[str] | set[str] = frozenset()) -> None:
+    if not isinstance(table, dict):
+        raise EdgebenchError(f"{where}: expected a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise EdgebenchError(f"{where}: unknown key '{unknown[0]}' "
+                             f"(allowed: {', '.join(sorted(allowed))})")
+    missing = sorted(required - set(table))
+    if missing:
+        raise EdgebenchError(f"{where}: missing required key '{missing[0]}'")

@@ -273,8 +273,11 @@ def _config(table: Any, where: str, architecture: str
     return config, cites
 
 
-def _published(tables: Any, where: str) -> tuple[PublishedScore, ...]:
-    """The [[published]] tables: each score a fraction with the publisher's page and date."""
+def parse_published(tables: Any, where: str) -> tuple[PublishedScore, ...]:
+    """The [[published]] tables: each score a fraction with the publisher's page and date.
+
+    Public because cloud offers cite their models' scores in the same format (cost.offer_models).
+    """
     scores, seen = [], set()
     for i, table in enumerate(tables, 1):
         pwhere = f"{where} [[published]] {i}"
@@ -368,7 +371,7 @@ def load_recipe(path: Path) -> Recipe:
                   config_sources=config_sources,
                   chat_system=chat["system"] if chat else None,
                   chat_prompt=chat["prompt"] if chat else None,
-                  published=_published(top.get("published", []), where))
+                  published=parse_published(top.get("published", []), where))
 
 
 def list_recipes(root: Path | None = None) -> list[Recipe]:

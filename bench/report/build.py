@@ -2,8 +2,8 @@
 Markdown summary.
 
 Loading lives in report/inputs.py (results/load.py, results/quality.py; quality folded by
-quality/summary.py), aggregation in report/data.py, tables in report/tables.py,
-the page in report/html.py (the upload server calls render_html for GET /) and Markdown in
+quality/summary.py), aggregation in report/data.py, tables in report/tables.py, cost against
+quality in report/cost_quality.py (+ _verdict.py, _chart.py), the page in report/html.py (the upload server calls render_html for GET /) and Markdown in
 report/markdown.py. pandas and plotly are imported only inside the functions that build a
 report, so importing this module for `edgebench --help` stays light.
 """
@@ -21,7 +21,7 @@ from bench.errors import EdgebenchError
 from bench.quality.summary import summarize
 from bench.report.data import build_report_data
 from bench.report.html import render_data_html
-from bench.report.inputs import load_inputs
+from bench.results.inputs import load_inputs
 from bench.report.markdown import markdown_text
 
 

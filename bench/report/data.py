@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from bench.cost import model as cost
 from bench.cost.options import PricingContext, PricingOptions, pricing_context
+from bench.cost.ownership import LocalPrice, for_configuration, local_price
 from bench.cost.scenarios import Configuration, Scenario, group_configurations
 from bench.cost.verdict import assumption_lines, configuration_device, offer_break_even
 from bench.cost.profiles import DeviceProfile, load_profiles
@@ -87,7 +88,11 @@ class RepSeries:
 
 @dataclass(frozen=True)
 class PricedScenario:
-    """One priced configuration (compare.Scenario) on one device, with break-even per offer."""
+    """One priced configuration (compare.Scenario) on one device, with break-even per offer.
+
+    `local` is the marginal price under the machine's ownership (bench/cost/ownership.py): the
+    rent for the busy time on a rented machine, electricity on an owned one, exactly as
+    `edgebench compare` prices it."""
 
     device: str
     config: str
@@ -95,10 +100,21 @@ class PricedScenario:
     profile: DeviceProfile | None
     cost: cost.DeviceCost
     break_evens: tuple[tuple[str, cost.BreakEven], ...]  # (offer id, break-even), ctx.offers order
+    cfg: Configuration
+    local: LocalPrice
 
     @property
     def energy(self) -> str:
         return energy_label(self.scenario.energy_methods)
+
+    @property
+    def rented(self) -> bool:
+        return self.local.basis == "rent"
+
+    @property
+    def local_is_estimate(self) -> bool:
+        """The marginal price rests on an estimate: estimated energy, or a typical rent."""
+        return self.local.ownership.estimate or (not self.rented and is_estimate(self.energy))
 
     @property
     def label(self) -> str:
@@ -228,37 +244,48 @@ def price(configs: Sequence[Configuration], ctx: PricingContext, labels: dict[tu
         else:
             used[profile.id] = profile
         notes += [f"{device} · {config}: not priced: {u}" for u in cfg.unpaired]
+        ownership = for_configuration(cfg, profile, ctx.options, ctx.vm_rents)
+        notes.append(f"{device}: local machine {ownership.label}")
+        if ownership.ask:
+            notes.append(f"{device}: to price it exactly, {ownership.ask} (edgebench report)")
         for sc in cfg.scenarios:
             dc = cost.device_cost(sc.perf, profile, ctx.grid, ctx.mix, ctx.usage_tok_per_day)
-            # device-level reasons once per device; "--device-profile" is compare's option, not ours
-            notes += [f"{device}: {m}" for m in dc.missing if "--device-profile" not in m]
+            lp = local_price(ownership, dc)
+            # device-level reasons once per device; "--device-profile" is compare's option, not
+            # ours; a rented machine is not bought, so its missing purchase price is no gap
+            notes += [f"{device}: {m}" for m in dc.missing if "--device-profile" not in m
+                      and (lp.basis == "electricity" or "dedicated" not in m)]
             bes = tuple((o.id, offer_break_even(dc, ctx.offer_costs[o.id], profile, ctx.grid))
                         for o in ctx.offers)
-            priced.append(PricedScenario(device, config, sc, profile, dc, bes))
+            priced.append(PricedScenario(device, config, sc, profile, dc, bes, cfg, lp))
     return priced, list(dict.fromkeys(notes)), used
 
 
 def daily_cost_usd(ps: PricedScenario, ctx: PricingContext, tok_per_day: float) -> float | None:
-    """Local $/day at this volume: dedicated when the device has a price, else marginal (electricity).
+    """Local $/day at this volume: dedicated when an owned device has a price, else marginal
+    (the rent for the busy time on a rented machine, electricity on an owned one).
 
-    None above one device's capacity (it cannot serve that volume) or without an energy cost.
+    None above one device's capacity (it cannot serve that volume) or without a marginal cost.
     """
     dc = ps.cost
-    if dc.marginal_usd_per_mtok is None or tok_per_day > dc.capacity_tok_per_day:
+    marginal = ps.local.usd_per_mtok
+    if marginal is None or tok_per_day > dc.capacity_tok_per_day:
         return None
     p = ps.profile
-    if p is None or p.price_usd is None or p.useful_life_years is None:
-        return dc.marginal_usd_per_mtok * tok_per_day / cost.TOK_PER_MTOK
+    if p is None or p.price_usd is None or p.useful_life_years is None or ps.rented:
+        return marginal * tok_per_day / cost.TOK_PER_MTOK
     per_mtok = cost.dedicated_usd_per_mtok(
-        marginal_usd_per_mtok=dc.marginal_usd_per_mtok, s_per_mtok=dc.device_s_per_mtok,
+        marginal_usd_per_mtok=marginal, s_per_mtok=dc.device_s_per_mtok,
         price_usd=p.price_usd, useful_life_years=p.useful_life_years, idle_power_w=p.idle_power_w,
         usd_per_kwh=ctx.grid.electricity_usd_per_kwh or 0.0, usage_tok_per_day=tok_per_day)
     return per_mtok * tok_per_day / cost.TOK_PER_MTOK
 
 
 def has_dedicated_line(ps: PricedScenario) -> bool:
+    """Only an owned device is bought: a rented one's cost is its rent."""
     p = ps.profile
-    return p is not None and p.price_usd is not None and p.useful_life_years is not None
+    return (not ps.rented and p is not None and p.price_usd is not None
+            and p.useful_life_years is not None)
 
 
 def _without_title(lines: list[str]) -> list[str]:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 from bench.cost import model as cost
 from bench.cost.options import PricingOptions
 from bench.quality.summary import QualitySummary
+from bench.report.cost_quality_verdict import INTRO, NO_HUMANEVAL, cost_quality
+from bench.report.cost_quality_chart import cost_quality_figure
 from bench.report.data import (ReportData, build_report_data, daily_cost_usd, has_dedicated_line, is_estimate)
 from bench.report.quality import NOT_MEASURED, QUALITY_NOT_MEASURED, quality_count
 from bench.report.tables import Table, all_tables, context_line
@@ -40,7 +42,7 @@ td.text{white-space:normal;min-width:8em;text-align:left}
 th{position:sticky;top:0;background:#f6f7f9;z-index:1}th.text{text-align:left}th:first-child,td:first-child{text-align:left}
 td.text{text-align:left}td.est{font-style:italic;background:repeating-linear-gradient(135deg,#fff,#fff 4px,#fff4e0 4px,#fff4e0 8px)}
 .chart{margin:12px 0 28px}ul.assumptions{font-size:13px}ul.assumptions li{margin:2px 0}ul.assumptions li.detail{margin-left:24px;color:#444}
-nav a{margin-right:14px}td.nq{color:#777;font-style:italic}
+nav a{margin-right:14px}ul.verdicts li{margin:4px 0}td.nq{color:#777;font-style:italic}
 """
 
 
@@ -140,21 +142,26 @@ def chart_energy(data: ReportData) -> "go.Figure":
 
 
 def chart_usd_per_mtok(data: ReportData) -> "go.Figure":
-    """Local marginal and dedicated $/Mtok of every priced scenario beside each cloud offer."""
+    """Local marginal (rent or electricity, as the machine is paid for) and dedicated $/Mtok of
+    every priced scenario beside each cloud offer."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     groups: dict[tuple[str, bool], tuple[list[str], list[float]]] = {}
     for ps in data.priced:
-        est = is_estimate(ps.energy)
-        for kind, value in (("marginal", ps.cost.marginal_usd_per_mtok), ("dedicated", ps.cost.dedicated_usd_per_mtok)):
+        values = [(f"marginal, {ps.local.basis}", ps.local.usd_per_mtok, ps.local_is_estimate)]
+        if not ps.rented:
+            values.append(("dedicated", ps.cost.dedicated_usd_per_mtok, is_estimate(ps.energy)))
+        for kind, value, est in values:
             if value is not None and value > 0:
                 ys, xs = groups.setdefault((kind, est), ([], []))
                 ys.append(_e(f"{ps.label} — {kind}"))
                 xs.append(value)
-    colors = {"marginal": "#2a9d8f", "dedicated": "#3a5ba0"}
+    colors = {"marginal, electricity": "#2a9d8f", "marginal, rent": "#8a5cb8", "dedicated": "#3a5ba0"}
     for (kind, est), (ys, xs) in sorted(groups.items()):
-        fig.add_bar(name=f"local {kind} " + ("(ESTIMATE: energy estimated)" if est else "(measured energy)"),
+        what = "rent" if kind.endswith("rent") else "energy"
+        fig.add_bar(name=f"local {kind} " + (f"(ESTIMATE: {what} estimated)" if est else
+                                             "(measured energy)" if what == "energy" else "(stated rent)"),
                     orientation="h", y=ys, x=xs, marker=dict(color=colors[kind], opacity=0.6 if est else 1.0,
                                                              pattern=dict(shape=_ESTIMATE_PATTERN if est else "")),
                     hovertemplate="%{y}<br>$%{x:.3g}/Mtok<extra></extra>")
@@ -186,10 +193,13 @@ def chart_daily_cost(data: ReportData) -> "go.Figure":
         ys = [daily_cost_usd(ps, ctx, u) for u in usage]
         if all(y is None for y in ys):
             continue
-        est = is_estimate(ps.energy)
-        kind = "dedicated" if has_dedicated_line(ps) else "marginal only (no device price)"
+        dedicated = has_dedicated_line(ps)
+        est = is_estimate(ps.energy) if dedicated else ps.local_is_estimate
+        kind = ("dedicated" if dedicated else "rent for the busy time" if ps.rented
+                else "marginal only (no device price)")
+        basis = ps.local.ownership.label if ps.rented else ps.energy
         fig.add_scatter(x=usage, y=ys, mode="lines", connectgaps=False,
-                        name=_e(f"{ps.label} — {kind}" + (f" (ESTIMATE: {ps.energy})" if est else f" ({ps.energy})")),
+                        name=_e(f"{ps.label} — {kind}" + (f" (ESTIMATE: {basis})" if est else f" ({basis})")),
                         line=dict(dash="dash" if est else "solid", width=2),
                         hovertemplate="%{x:,.0f} tok/day: $%{y:.3g}/day<extra></extra>")
         drawn += 1
@@ -237,6 +247,21 @@ def _chart_div(key: str, fig: "go.Figure") -> str:
             + "</div>")
 
 
+def cost_quality_html(data: ReportData) -> str:
+    """The verdict sentences, then one chart per view with what it could not draw under it."""
+    cq = cost_quality(data)
+    items = "".join(f"<li>{_e(v.text)}</li>" for v in cq.verdicts) or f"<li>{_e(NO_HUMANEVAL)}</li>"
+    out = [f'<section id="cost-quality"><h2>Cost against quality</h2><p class="intro">{_e(INTRO)}</p>'
+           f'<ul class="verdicts">{items}</ul>']
+    for view in cq.views:
+        fig = _layout(cost_quality_figure(view), _e(view.title), height=520)
+        out += [_chart_div(f"cq-{view.key}", fig), f'<p class="note">{_e(view.note)}</p>']
+        if view.unknown:
+            out.append('<ul class="note">' + "".join(f"<li>{_e(u)}</li>" for u in view.unknown)
+                       + "</ul>")
+    return "".join(out) + "</section>"
+
+
 # ---------------------------------------------------------------- page
 def render_data_html(data: ReportData) -> str:
     """The page for already aggregated data (render_html is the entry point from rows)."""
@@ -250,6 +275,7 @@ def render_data_html(data: ReportData) -> str:
             '<nav><a href="#performance">performance</a><a href="#quality">quality</a>'
             '<a href="#local-cost">local cost</a>'
             '<a href="#offers">cloud offers</a><a href="#break-even">break-even</a>'
+            '<a href="#cost-quality">cost against quality</a>'
             '<a href="#repetitions">repetitions</a><a href="#assumptions">assumptions</a></nav>',
             f'<p class="key">{_e(context_line(data))} {_e(data.common)}</p>',
             '<p class="key"><b>How to read:</b> throughput, latency and memory are measured medians over '
@@ -260,7 +286,7 @@ def render_data_html(data: ReportData) -> str:
             _table_html(tables["performance"]), charts["decode"], charts["energy"],
             _table_html(tables["quality"]),
             _table_html(tables["local-cost"]), _table_html(tables["offers"]), charts["usd-per-mtok"],
-            charts["daily-cost"], _table_html(tables["break-even"]),
+            charts["daily-cost"], _table_html(tables["break-even"]), cost_quality_html(data),
             '<section id="repetitions"><h2>Repetitions and throttling</h2>' + charts["repetitions"] + "</section>",
         ]
     elif data.quality:

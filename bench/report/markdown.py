@@ -7,9 +7,11 @@ from typing import Sequence
 
 from bench.cost.options import PricingOptions
 from bench.quality.summary import QualitySummary
+from bench.report.cost_quality import point_table
+from bench.report.cost_quality_verdict import INTRO, NO_HUMANEVAL, cost_quality
 from bench.report.data import ReportData, build_report_data
 from bench.report.quality import quality_count
-from bench.report.tables import all_tables, context_line
+from bench.report.tables import Table, all_tables, context_line
 from bench.results.schema import ResultRow
 
 
@@ -27,6 +29,25 @@ def render_markdown(rows: Sequence[ResultRow], options: PricingOptions = Pricing
     return markdown_text(data)
 
 
+def _table_md(t: Table, level: str = "##") -> list[str]:
+    out = [f"{level} {_md_cell(t.title)}", "", _md_cell(t.intro), "",
+           "| " + " | ".join(t.header) + " |",
+           "|" + "|".join("---" if i in t.text_columns else "---:" for i in range(len(t.header))) + "|"]
+    out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+    return out + [""] + [f"- {_md_cell(n)}" for n in t.notes] + ([""] if t.notes else [])
+
+
+def cost_quality_md(data: ReportData) -> list[str]:
+    """The verdict sentences and each chart's points as a table (Markdown has no charts)."""
+    cq = cost_quality(data)
+    out = ["## Cost against quality", "", INTRO, ""]
+    out += [f"- {_md_cell(v.text)}" for v in cq.verdicts] or [f"- {NO_HUMANEVAL}"]
+    out.append("")
+    for view in cq.views:
+        out += _table_md(point_table(view), "###")
+    return out
+
+
 def markdown_text(data: ReportData) -> str:
     out = ["# edgebench report", "",
            f"{data.n_rows:,} rows, {data.n_devices} devices, {data.n_configurations} configurations"
@@ -35,11 +56,9 @@ def markdown_text(data: ReportData) -> str:
            "Energy and everything derived from it carries its method in parentheses; a method "
            "starting with `estimate` is an estimate, not a measurement.", ""]
     for t in all_tables(data):
-        out += [f"## {t.title}", "", t.intro, "",
-                "| " + " | ".join(t.header) + " |",
-                "|" + "|".join("---" if i in t.text_columns else "---:" for i in range(len(t.header))) + "|"]
-        out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
-        out += [""] + [f"- {_md_cell(n)}" for n in t.notes] + ([""] if t.notes else [])
+        out += _table_md(t)
+    if data.n_rows:
+        out += cost_quality_md(data)
     out += ["## Assumptions and sources", ""]
     out += [("  - " if line.startswith("  ") else "- ") + _md_cell(line.strip()) for line in data.assumptions]
     return "\n".join(out) + "\n"

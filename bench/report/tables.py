@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.cost.format import format_number, format_usd
-from bench.report.data import ReportData, is_estimate
+from bench.report.data import PricedScenario, ReportData, has_dedicated_line, is_estimate
 from bench.report.quality import (NO_QUALITY_NOTE, QUALITY_NOTE, QUALITY_SECTION_HEADER,
                                   QUALITY_SECTION_INTRO, QualityCells, quality_section_rows)
 
@@ -17,7 +17,8 @@ from bench.report.quality import (NO_QUALITY_NOTE, QUALITY_NOTE, QUALITY_SECTION
 TEXT_HEADERS = frozenset({"device", "model", "variant", "backend", "ep", "test", "configuration",
                           "scenario", "device profile", "local scenario", "offer", "tier",
                           "dataset", "vs variant", "prompt format", "isolation", "partial",
-                          "speed rows"})
+                          "speed rows", "local machine", "point", "kind",
+                          "quality", "cost basis", "Pareto front"})
 
 
 @dataclass(frozen=True)
@@ -87,26 +88,46 @@ def quality_table(data: ReportData) -> Table:
                  () if data.quality else (NO_QUALITY_NOTE,))
 
 
+def marginal_text(ps: PricedScenario) -> str:
+    """The ownership-aware marginal $/Mtok with its basis: rent carries no energy label (it is
+    not energy), electricity carries the energy method, a typical rent says it is an estimate."""
+    lp = ps.local
+    if lp.usd_per_mtok is None:
+        return f"n/a ({lp.basis})"
+    if ps.rented:
+        return f"{format_usd(lp.usd_per_mtok)} (rent" + (
+            ", estimate: typical rent)" if lp.ownership.estimate else ")")
+    bounds = ("" if lp.low_usd_per_mtok == lp.high_usd_per_mtok else
+              f"; bounds {format_usd(lp.low_usd_per_mtok)}-{format_usd(lp.high_usd_per_mtok)}")
+    return _with(format_usd(lp.usd_per_mtok), f"electricity, {ps.energy}{bounds}")
+
+
 def local_cost_table(data: ReportData) -> Table:
     rows = []
     for ps in data.priced:
         dc, e = ps.cost, ps.energy
+        dedicated = ("n/a (rented)" if ps.rented else
+                     _with(format_usd(dc.dedicated_usd_per_mtok), e))
         rows.append((
             ps.device, ps.config, ps.scenario.label, ps.scenario.reps,
-            ps.profile.id if ps.profile else "none matched",
+            ps.profile.id if ps.profile else "none matched", ps.local.ownership.label,
             _f(ps.scenario.perf.prefill_tok_s), _f(ps.scenario.perf.decode_tok_s),
-            _with(format_number(dc.energy_j_per_mtok), e), _with(format_usd(dc.marginal_usd_per_mtok), e),
-            _with(format_usd(dc.dedicated_usd_per_mtok), e), _with(format_number(dc.carbon_g_per_mtok), e),
+            _with(format_number(dc.energy_j_per_mtok), e), marginal_text(ps),
+            dedicated, _with(format_number(dc.carbon_g_per_mtok), e),
             format_number(dc.capacity_tok_per_day) + (" (usage exceeds it)" if dc.usage_exceeds_capacity else ""),
         ))
     return Table(
         "local-cost", "Local cost per 1M tokens of the mix",
-        "Marginal = electricity only (device already owned). Dedicated = purchase price over its "
-        "useful life at the stated usage + idle power when not computing + electricity. Energy, "
-        "dollars and carbon follow from the rows' J/token and carry their method; prefill and decode "
-        "tok/s are measured medians (a ppN test paired with a tgM test when no test holds both).",
-        ("device", "configuration", "scenario", "reps", "device profile", "prefill tok/s",
-         "decode tok/s", "J/Mtok", "marginal $/Mtok", "dedicated $/Mtok", "g CO2/Mtok", "capacity tok/day"),
+        "Marginal = what the tokens cost on this machine as it is paid for, as `edgebench compare` "
+        "prices it: the rent for the time they take on a rented machine (a cloud VM, a device "
+        "profile with a rent), electricity on an owned one. Dedicated (owned devices only) = "
+        "purchase price over its useful life at the stated usage + idle power when not computing "
+        "+ electricity. Energy, dollars and carbon follow from the rows' J/token and carry their "
+        "method; prefill and decode tok/s are measured medians (a ppN test paired with a tgM test "
+        "when no test holds both).",
+        ("device", "configuration", "scenario", "reps", "device profile", "local machine",
+         "prefill tok/s", "decode tok/s", "J/Mtok", "marginal $/Mtok", "dedicated $/Mtok",
+         "g CO2/Mtok", "capacity tok/day"),
         tuple(rows), data.not_priced)
 
 
@@ -132,28 +153,34 @@ def break_even_table(data: ReportData) -> Table:
         e, dc = ps.energy, ps.cost
         for offer_id, be in ps.break_evens:
             price = ctx.offer_costs[offer_id].blended_usd_per_mtok
-            if be.tok_per_day is not None and not be.exceeds_capacity:
+            if ps.rented:
+                be_txt = "n/a (rented)"
+            elif be.tok_per_day is not None and not be.exceeds_capacity:
                 be_txt = _with(f"{be.tok_per_day:,.0f}", e)
             elif be.reason:
                 be_txt = be.reason
             else:
                 be_txt = "n/a"
-            local = dc.dedicated_usd_per_mtok
-            kind = "dedicated"
-            if local is None:
-                local, kind = dc.marginal_usd_per_mtok, "marginal"
-            if local is None:
-                verdict = "n/a (no local energy cost)"
+            if has_dedicated_line(ps) and dc.dedicated_usd_per_mtok is not None:
+                local, kind, local_txt = (dc.dedicated_usd_per_mtok, "dedicated",
+                                          _with(format_usd(dc.dedicated_usd_per_mtok), e))
             else:
+                local, kind, local_txt = (ps.local.usd_per_mtok, f"marginal, {ps.local.basis}",
+                                          marginal_text(ps))
+            if local is None:
+                verdict = f"n/a (no local {ps.local.basis} cost)"
+            else:
+                estimate = ps.local_is_estimate if kind != "dedicated" else is_estimate(e)
                 verdict = f"local {'cheaper' if local < price else 'dearer'} ({kind})" + (
-                    " (estimate)" if is_estimate(e) else "")
+                    " (estimate)" if estimate else "")
             rows.append((ps.label, offer_id, offers[offer_id].tier, format_usd(price),
-                         _with(format_usd(local), e) if local is not None else "n/a", be_txt, verdict))
+                         local_txt if local is not None else "n/a", be_txt, verdict))
     return Table(
         "break-even", "Break-even against each offer",
-        f"Daily tokens at which a device bought for the job (dedicated) costs what the offer costs; "
-        f"verdict at {ctx.usage_tok_per_day:,.0f} tok/day uses dedicated cost when the device has a "
-        "price, else marginal (electricity only).",
+        f"Daily tokens at which a device bought for the job (dedicated) costs what the offer costs "
+        f"(none for a rented machine: it is not bought); the verdict at "
+        f"{ctx.usage_tok_per_day:,.0f} tok/day uses dedicated cost when an owned device has a "
+        "price, else the marginal cost (rent on a rented machine, electricity on an owned one).",
         ("local scenario", "offer", "tier", "offer $/Mtok", "local $/Mtok", "break-even tok/day",
          f"at {ctx.usage_tok_per_day:,.0f} tok/day"), tuple(rows))
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Callable
 
 from bench.errors import EdgebenchError
-from bench.results.schema import ADDED_IN_V2, COLUMNS, COLUMNS_BY_VERSION, SCHEMA_VERSION
+from bench.results.schema import (ADDED_IN_V2, ADDED_IN_V3, COLUMNS, COLUMNS_BY_VERSION,
+                                  SCHEMA_VERSION)
 
 Migration = Callable[[dict[str, str]], dict[str, str]]
 
@@ -18,8 +19,13 @@ def v1_to_v2(cells: dict[str, str]) -> dict[str, str]:
     return {**cells, **{c: "" for c in ADDED_IN_V2}}
 
 
+def v2_to_v3(cells: dict[str, str]) -> dict[str, str]:
+    """v3 adds the cloud provider; a v2 row's VM is of unknown kind."""
+    return {**cells, **{c: "" for c in ADDED_IN_V3}}
+
+
 # MIGRATIONS[n] turns the raw cells of a schema vN row into v(N+1) cells.
-MIGRATIONS: dict[int, Migration] = {1: v1_to_v2}
+MIGRATIONS: dict[int, Migration] = {1: v1_to_v2, 2: v2_to_v3}
 
 
 def header_version(header: list[str]) -> int | None:

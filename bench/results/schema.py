@@ -1,4 +1,4 @@
-"""Results schema v2: one tidy row per test x repetition, and how its cells are written and read.
+"""Results schema v3: one tidy row per test x repetition, and how its cells are written and read.
 
 Rows hold only what was measured on the device (plus provenance). Prices, tariffs and carbon are
 applied later by the cost model, because they change while measurements do not.
@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.errors import EdgebenchError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +87,10 @@ class ResultRow:
     available_eps: str | None = None
     on_battery: bool | None = None
     virtualized: bool | None = None  # v2: a VM (hypervisor flag or DMI vendor)
+    # v3: the cloud the VM runs in, from its DMI (Amazon EC2, Google Compute Engine, ...); empty
+    # on bare metal, on a VM whose DMI names no cloud, and in older rows. A cloud VM's marginal
+    # cost is its rent, not its energy (docs/cost.md).
+    cloud_provider: str | None = None
     # energy (see the Energy section of the README)
     energy_method: str  # rapl, nvml+rapl, battery, estimate:tdp, estimate:class, none
     energy_scope: str | None = None
@@ -122,10 +126,12 @@ ADDED_IN_V2: tuple[str, ...] = ("virtualized", "prefill_j_per_tok_low", "prefill
                                 "decode_j_per_tok_low", "decode_j_per_tok_high", "energy_basis",
                                 "weights", "source_quant", "bytes_per_token",
                                 "mem_bandwidth_bytes_s", "decode_roofline_frac")
+ADDED_IN_V3: tuple[str, ...] = ("cloud_provider",)
 # The columns of every schema version this edgebench reads (older files are migrated on read).
 COLUMNS_BY_VERSION: dict[int, tuple[str, ...]] = {
-    1: tuple(c for c in COLUMNS if c not in ADDED_IN_V2),
-    2: COLUMNS,
+    1: tuple(c for c in COLUMNS if c not in ADDED_IN_V2 + ADDED_IN_V3),
+    2: tuple(c for c in COLUMNS if c not in ADDED_IN_V3),
+    3: COLUMNS,
 }
 
 

@@ -30,6 +30,7 @@ class Fingerprint:
     accelerators: str
     available_eps: str
     virtualized: bool | None = None
+    cloud_provider: str | None = None  # from DMI: a cloud VM is priced by its rent
 
 
 def accelerators() -> str:
@@ -73,6 +74,7 @@ def fingerprint(available_eps: list[str], machine: Machine | None = None) -> Fin
         accelerators=accel,
         available_eps=";".join(available_eps),
         virtualized=facts.is_vm,
+        cloud_provider=facts.cloud_provider,
     )
 
 

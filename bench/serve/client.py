@@ -157,7 +157,7 @@ def upload_file(path: Path, server: str, token: str | None, *, yes: bool = False
                 backoff_s: float = 1.0, identifiers: Sequence[str] | None = None) -> UploadResult:
     """The whole upload: local checks, summary, consent, send with retries. A quality CSV
     (told by its header) is checked by the quality reader and sent to /api/quality."""
-    from bench.report.inputs import is_quality_file
+    from bench.results.inputs import is_quality_file
 
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     parsed = urlparse(server)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from bench.errors import EdgebenchError
-from bench.report.inputs import QUALITY_KEY, quality_key
+from bench.results.inputs import QUALITY_KEY, quality_key
 from bench.results.quality import (KIND, QUALITY_COLUMNS, QUALITY_REQUIRED, QUALITY_SCHEMA_VERSION,
                                    QUALITY_TYPES, QualityRow, bits_per_byte, check_row,
                                    is_quality_header, iter_quality_rows)

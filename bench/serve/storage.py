@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 
-from bench.report.inputs import QUALITY_KEY, quality_key
+from bench.results.inputs import QUALITY_KEY, quality_key
 from bench.results import schema
 from bench.results.quality import QUALITY_COLUMNS, QUALITY_REQUIRED, QUALITY_TYPES, QualityRow
 from bench.results.schema import COLUMNS, ResultRow
