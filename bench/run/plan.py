@@ -67,6 +67,7 @@ class RunPlan:
     interleave: bool = False
     chat_system: str = DEFAULT_CHAT_SYSTEM
     chat_prompt: str = DEFAULT_CHAT_PROMPT
+    skipped_pairs: tuple[str, ...] = ()  # (model, backend) pairs a backend cannot run, why
 
     def runs(self, target: Target) -> tuple[Shape, ...]:
         """The shapes this target runs: the chat shape only where the model has a chat."""
@@ -77,14 +78,15 @@ class RunPlan:
         return sum(len(self.runs(t)) for t in self.targets) * (self.reps + self.warmup)
 
     def skipped(self) -> list[str]:
-        """One line per (model, shape) the plan leaves out, with the reason."""
+        """One line per (model, backend) pair and (model, shape) the plan leaves out, why."""
         if not any(s.n_prompt is None for s in self.shapes):
-            return []
+            return list(self.skipped_pairs)
         seen = {}
         for t in self.targets:
             if t.no_chat:
                 seen[f"{t.model.model_id}/{t.model.variant}"] = t.no_chat
-        return [f"chat shape skipped on {name}: {why}" for name, why in seen.items()]
+        return list(self.skipped_pairs) + [f"chat shape skipped on {name}: {why}"
+                                           for name, why in seen.items()]
 
 
 def config_id(target: Target, shape: Shape) -> str:
@@ -117,10 +119,38 @@ def make_plan(folders: Sequence[Any], shapes: Sequence[Shape], *, backends: Sequ
                 f"a test needs {longest} tokens but {folder.model_id} has a context of "
                 f"{folder.context_length}; lower --prompt-tokens/--gen-tokens")
     chats = {f.path: _chat(f) for f in folders}
-    targets = tuple(Target(f, b, ep, t, *chats[f.path]) for f in folders for b in backends
+    pairs, skipped = runnable_pairs(folders, backends)
+    if not pairs:
+        raise EdgebenchError("no backend in --backend runs any model given: "
+                             + "; ".join(skipped))
+    targets = tuple(Target(f, b, ep, t, *chats[f.path]) for f, b in pairs
                     for ep in eps for t in threads)
     return RunPlan(targets=targets, shapes=tuple(shapes), reps=reps, warmup=warmup,
-                   cooldown_s=cooldown_s, interleave=interleave)
+                   cooldown_s=cooldown_s, interleave=interleave, skipped_pairs=tuple(skipped))
+
+
+def runnable_pairs(folders: Sequence[Any], backends: Sequence[str]
+                   ) -> tuple[list[tuple[Any, str]], list[str]]:
+    """(model, backend) pairs a backend can run, and one line per other pair: a sweep such as
+    --backend ort,llamacpp --variant gguf,int4 runs through instead of failing."""
+    from bench.run.backends import entry
+
+    def runs(f: Any, b: str) -> bool:
+        e = entry(b)
+        return e.runtime == getattr(f, "runtime", "onnx") and (
+            e.variants is None or f.variant in e.variants)
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for f in folders:  # one (model, variant) may have an ONNX, a GGUF and a HF record
+        groups.setdefault((f.model_id, f.variant), []).append(f)
+    pairs, skipped = [], []
+    for (model_id, variant), records in groups.items():
+        for b in backends:
+            matching = [f for f in records if runs(f, b)]
+            pairs += [(f, b) for f in matching]
+            if not matching:
+                skipped.append(f"{model_id}/{variant} skipped on {b}: {b} {entry(b).why_not}")
+    return pairs, skipped
 
 
 def _chat(folder: Any) -> tuple[tuple[str, str] | None, str | None]:
@@ -129,10 +159,22 @@ def _chat(folder: Any) -> tuple[tuple[str, str] | None, str | None]:
     from bench.models import recipes
     from bench.run.prompts import chat_unavailable
 
-    why = chat_unavailable(folder.path)
+    tokenizer_dir = tokenizer_folder(folder)
+    if tokenizer_dir is None:
+        return None, ("no tokenizer folder beside the GGUF (edgebench models build "
+                      f"{folder.model_id} makes one)")
+    why = chat_unavailable(tokenizer_dir)
     if (paths.recipes_dir() / f"{folder.model_id}.toml").exists():
         recipe = recipes.get_recipe(folder.model_id)
         if not recipe.has_chat:
             return None, why or f"recipe {recipe.id} has no chat conversation"
         return (recipe.chat_system, recipe.chat_prompt), why
     return None, why
+
+
+def tokenizer_folder(model: Any) -> Any:
+    """Where a model's tokenizer.json and chat template are: the ONNX or Hugging Face folder
+    itself, or the `tokenizer_dir` a GGUF record names (None when it has none)."""
+    if getattr(model, "runtime", "onnx") == "gguf":
+        return getattr(model, "tokenizer_dir", None)
+    return model.path

@@ -20,7 +20,7 @@ from bench.results.writer import ResultWriter
 from bench.run.backends import make_backend
 from bench.run.backends.base import Backend
 from bench.run.memory import PeakRss
-from bench.run.plan import RunPlan, Shape, Target
+from bench.run.plan import tokenizer_folder, RunPlan, Shape, Target
 from bench.run.roofline import applies
 from bench.run.rows import Measured, Provenance, build_row
 from bench.run.timing import generate_timed
@@ -76,11 +76,15 @@ class Runner:
                        f"on {target.backend} ({target.ep}, {target.threads} threads)")
         backend = self._open_backend(target.backend)
         t0 = self._clock()
-        backend.load(target.model.path, ep=target.ep, threads=target.threads)
+        # a Hugging Face folder holds one set of weights; the dtype is the variant's
+        extra = ({"variant": target.model.variant}
+                 if getattr(target.model, "runtime", "onnx") == "hf" else {})
+        backend.load(target.model.path, ep=target.ep, threads=target.threads, **extra)
         loaded = _Loaded(backend, self._clock() - t0)
         if any(s.n_prompt is None for s in self.plan.runs(target)):
-            loaded.tokenizer = prompts.load_tokenizer(target.model.path)
-            loaded.chat_template = prompts.compile_chat(target.model.path)
+            folder = tokenizer_folder(target.model)
+            loaded.tokenizer = prompts.load_tokenizer(folder)
+            loaded.chat_template = prompts.compile_chat(folder)
         return loaded
 
     def _prompt(self, target: Target, loaded: _Loaded, shape: Shape) -> tuple[list[int], float | None]:

@@ -32,6 +32,7 @@ COLUMNS: tuple[tuple[str, Callable[[list[ResultRow]], str]], ...] = (
     # a tgN test's 1-token prompt says nothing about prefill speed
     ("prefill tok/s", lambda r: _cell([x.prefill_tok_s for x in r if x.n_prompt > 1])),
     ("decode tok/s", lambda r: _cell([x.decode_tok_s for x in r])),
+    ("MiB/token", lambda r: _cell([x.bytes_per_token for x in r], 2**-20, 1)),
     ("roofline", lambda r: _roofline_cell(r)),
     ("TTFT ms", lambda r: _cell([x.ttft_s for x in r], 1e3)),
     ("ITL p90 ms", lambda r: _cell([x.itl_p90_s for x in r], 1e3, 2)),
@@ -77,8 +78,13 @@ def markdown(rows: Sequence[ResultRow]) -> str:
     if rows:
         r = rows[0]
         lines.append("")
-        lines.append(f"edgebench {r.edgebench_version}, onnxruntime {r.onnxruntime_version}, "
-                     f"onnxruntime-genai {r.onnxruntime_genai_version or '-'}, {r.cpu_model} "
+        others = sorted({f"{x.backend} {x.backend_version}" for x in rows
+                         if x.backend not in ("ort", "ort-genai")})
+        ort = next((x for x in rows if x.onnxruntime_version), r)
+        lines.append(f"edgebench {r.edgebench_version}, onnxruntime "
+                     f"{ort.onnxruntime_version or '-'}, "
+                     f"onnxruntime-genai {ort.onnxruntime_genai_version or '-'}, "
+                     + "".join(f"{o}, " for o in others) + f"{r.cpu_model} "
                      f"({r.cpu_cores_logical} logical cores), {r.os_name} {r.os_release}")
     return "\n".join(lines)
 
@@ -88,7 +94,38 @@ def render(rows: Sequence[ResultRow], fmt: str) -> str:
         return format_rows_csv(rows).rstrip("\n")
     if fmt == "json":
         return json.dumps([row_to_dict(r) for r in rows], indent=1)
-    return markdown(rows)
+    table = markdown(rows)
+    best = peers(rows)
+    return table + ("\n\n" + best if best else "")
+
+
+def peers(rows: Sequence[ResultRow]) -> str:
+    """Per model, when several runtimes or variants ran: which was fastest at prefill and at
+    decode, and which used the least energy per decoded token (labelled when estimated)."""
+    by_model: dict[str, list[list[ResultRow]]] = defaultdict(list)
+    for rs in group(rows):
+        by_model[rs[0].model_id].append(rs)
+    lines = []
+    for model, groups in by_model.items():
+        configs = {(g[0].backend, g[0].variant, g[0].ep, g[0].threads) for g in groups}
+        if len(configs) < 2:
+            continue
+        parts = []
+        for label, field, unit, pick in (("fastest prefill", "prefill_tok_s", "tok/s", max),
+                                         ("fastest decode", "decode_tok_s", "tok/s", max),
+                                         ("least energy", "decode_j_per_tok", "J/token", min)):
+            scored = [(stats.median(v), g) for g in groups
+                      if (v := [getattr(x, field) for x in g if getattr(x, field) is not None
+                                and (field != "prefill_tok_s" or x.n_prompt > 1)])]
+            if not scored:
+                continue
+            value, g = pick(scored, key=lambda t: t[0])
+            r = g[0]
+            est = " (estimate)" if r.energy_method.startswith("estimate") and "J" in unit else ""
+            parts.append(f"{label} {r.backend}/{r.variant} t{r.threads} {value:.3g} {unit}"
+                         f"{est} ({r.test})")
+        lines.append(f"- {model}: " + "; ".join(parts))
+    return ("peers:\n" + "\n".join(lines)) if lines else ""
 
 
 def sustained(rows: Sequence[ResultRow]) -> str:

@@ -21,14 +21,31 @@ class BackendEntry:
     target: str  # "bench.run.backends.ort:OrtBackend"
     needs: tuple[str, ...] = ()  # modules that must import
     hint: str = ""  # what to do when one does not
+    # which model records it runs (ModelFolder "onnx", a GGUF file "gguf", a Hugging Face
+    # folder "hf"), and which variant names of those (None: all); the plan skips other pairs
+    runtime: str = "onnx"
+    variants: tuple[str, ...] | None = None
+    why_not: str = ""  # the one-line reason printed for a skipped pair
 
 
 BACKENDS: dict[str, BackendEntry] = {
     "ort-genai": BackendEntry("bench.run.backends.ort_genai:OrtGenaiBackend",
                               ("onnxruntime_genai",),
-                              "pip install onnxruntime-genai, or use --backend ort"),
+                              "pip install onnxruntime-genai, or use --backend ort",
+                              why_not="runs the ONNX variants (int4, int8, fp32)"),
     "ort": BackendEntry("bench.run.backends.ort:OrtBackend", ("onnxruntime",),
-                        "pip install onnxruntime"),
+                        "pip install onnxruntime",
+                        why_not="runs the ONNX variants (int4, int8, fp32)"),
+    "llamacpp": BackendEntry("bench.run.backends.llamacpp:LlamaCppBackend", ("llama_cpp",),
+                             "pip install 'edgebench[llamacpp]' (compiles llama.cpp: "
+                             "docs/backends.md gives the build flags)", runtime="gguf",
+                             variants=("gguf",),
+                             why_not="runs the recipe's original GGUF (variant gguf)"),
+    "torch": BackendEntry("bench.run.backends.torch_hf:TorchBackend", ("torch", "transformers"),
+                          "pip install 'edgebench[convert]' (torch + transformers; a CUDA "
+                          "build of torch for --ep cuda)", runtime="hf",
+                          variants=("fp32", "bf16"),
+                          why_not="runs fp32 or bf16 of the Hugging Face folder"),
 }
 
 
@@ -50,6 +67,11 @@ def check_backend_names(names: Sequence[str]) -> None:
         if name not in BACKENDS:
             raise EdgebenchError(f"unknown backend {name!r}; available: "
                                  f"{', '.join(BACKENDS)}")
+
+
+def entry(name: str) -> BackendEntry:
+    check_backend_names([name])
+    return BACKENDS[name]
 
 
 def make_backend(name: str) -> Backend:

@@ -10,7 +10,7 @@ from typing import Any, Protocol, Sequence
 @dataclass(frozen=True)
 class BackendVersions:
     backend_version: str
-    onnxruntime_version: str
+    onnxruntime_version: str | None  # None for runtimes that are not onnxruntime
     onnxruntime_genai_version: str | None
 
 
