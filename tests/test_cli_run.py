@@ -132,7 +132,8 @@ def test_model_path_runs_a_copied_folder(int4_copy, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--model", "nope"], "unknown model 'nope'"),
     (["--variant", "int3"], "no variant 'int3'"),
-    (["--backend", "llamacpp"], "unknown backend 'llamacpp'"),
+    (["--backend", "llama-vulkan"], "unknown backend 'llama-vulkan'"),
+    (["--backend", "llamacpp"], "has no variant 'int4' that --backend llamacpp can run"),
     (["--ep", "tpu"], "unknown execution provider 'tpu'"),
     (["--ep", "cuda"], "'cuda' is not in this onnxruntime build"),
     (["-p", "0"], "0 must be at least 1"),

@@ -51,3 +51,20 @@ def test_a_gguf_record_takes_its_tokenizer_from_the_named_folder(tmp_path):
     assert tokenizer_folder(Rec("m", "gguf", "gguf", tokenizer_dir=tmp_path)) == tmp_path
     assert tokenizer_folder(Rec("m", "gguf", "gguf")) is None
     assert tokenizer_folder(Rec("m", "int4", "onnx", path=tmp_path)) == tmp_path
+
+
+def test_the_peers_line_names_the_fastest_and_the_most_frugal():
+    from bench.run.summary import peers
+    from tests.rowfactory import make_row
+
+    def rows(backend, variant, decode, joules):
+        return [make_row(backend=backend, variant=variant, test="tg128", n_prompt=1,
+                         config_id=f"m/{variant}/{backend}/tg128", rep=r, decode_tok_s=decode,
+                         decode_j_per_tok=joules, energy_method="estimate:class")
+                for r in (1, 2)]
+
+    text = peers(rows("ort", "int4", 120.0, 0.04) + rows("llamacpp", "gguf", 100.0, 0.03))
+    assert text.startswith("peers of ")
+    assert "fastest decode ort/int4" in text and "120 tok/s" in text
+    assert "least energy llamacpp/gguf" in text and "(estimate)" in text
+    assert peers(rows("ort", "int4", 120.0, 0.04)) == ""  # one configuration: no peers

@@ -124,8 +124,8 @@ def peers(rows: Sequence[ResultRow]) -> str:
             est = " (estimate)" if r.energy_method.startswith("estimate") and "J" in unit else ""
             parts.append(f"{label} {r.backend}/{r.variant} t{r.threads} {value:.3g} {unit}"
                          f"{est} ({r.test})")
-        lines.append(f"- {model}: " + "; ".join(parts))
-    return ("peers:\n" + "\n".join(lines)) if lines else ""
+        lines.append(f"peers of {model}: " + "; ".join(parts))
+    return "\n".join(lines)
 
 
 def sustained(rows: Sequence[ResultRow]) -> str:
