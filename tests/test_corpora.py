@@ -74,7 +74,7 @@ def _edited_root(tmp_path, edit):
     (lambda t: t.replace('file = "prose-en.txt"', 'file = "../prose-en.txt"'),
      "'file' must be a plain file name"),
     (lambda t: t.replace('id = "code-py"', 'id = "prose-en"'), "'prose-en' appears twice"),
-    (lambda t: t.replace("size_bytes = 178_998", "size_bytes = true"), "'size_bytes' must be int"),
+    (lambda t: t.replace("size_bytes = 178_998", "size_bytes = true"), "'size_bytes' must be an integer"),
     (lambda t: t.replace('url = "https://pypi', 'link = "https://pypi'),
      r"\[corpus.source\]: unknown key 'link'"),
     (lambda t: t.replace('sha256 = "a900', 'sha256 = "A900'), "'sha256' must be 64 lowercase hex"),

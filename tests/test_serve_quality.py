@@ -16,16 +16,19 @@ import pytest
 import sqlalchemy as sa
 
 from bench.errors import EdgebenchError
-from bench.results.quality import read_quality_rows
+from bench.results.quality import QUALITY_COLUMNS, read_quality_rows
 from bench.results.writer import format_rows_csv
 from bench.serve import app as server, client as upload
-from bench.serve.quality import format_quality_csv
 from bench.serve.storage import Store, quality_row_key
 from tests.live_server import uvicorn_server
 from tests.quality_rowfactory import (agreement_row, corpus_row, humaneval_row,
                                       write_quality_csv)
 from tests.rowfactory import make_row
 from tests.test_report_quality import html_tables
+
+
+def _csv(rows) -> str:
+    return format_rows_csv(rows, QUALITY_COLUMNS)
 
 
 def _quality_rows():
@@ -79,7 +82,7 @@ def _counts(url: str) -> tuple[int, int]:
 def test_upload_reupload_and_export_round_trip(service):
     url, token, _ = service
     rows = _quality_rows()
-    body = format_quality_csv(rows)
+    body = _csv(rows)
     first = _post(url, token, body)
     assert first.status_code == 201, first.text
     assert first.json() == {"run_ids": ["q" * 32], "rows": 6, "stored": 6, "duplicates": 0}
@@ -89,7 +92,7 @@ def test_upload_reupload_and_export_round_trip(service):
     assert _stored(url) == rows
     assert _counts(url) == (0, 6)
     # one more problem in the same run: only it is new
-    more = _post(url, token, format_quality_csv(rows + [humaneval_row(2, passed=True)]))
+    more = _post(url, token, _csv(rows + [humaneval_row(2, passed=True)]))
     assert more.status_code == 201 and more.json()["stored"] == 1
     assert more.json()["duplicates"] == 6
 
@@ -105,7 +108,7 @@ def test_multipart_upload(service, tmp_path):
 
 def test_needs_a_valid_token(service):
     url, _, _ = service
-    body = format_quality_csv(_quality_rows())
+    body = _csv(_quality_rows())
     assert _post(url, None, body).status_code == 401
     assert _post(url, "not-a-token", body).status_code == 403
     assert _stored(url) == []
@@ -132,7 +135,7 @@ def _replace(text: str, column: str, value: str, row: int = 0) -> str:
 ])
 def test_a_bad_cell_rejects_the_whole_upload_naming_its_line(service, column, value, needle):
     url, token, _ = service
-    text = _replace(format_quality_csv(_quality_rows()), column, value, row=1)
+    text = _replace(_csv(_quality_rows()), column, value, row=1)
     response = _post(url, token, text)
     assert response.status_code == 422, response.text
     (error,) = response.json()["errors"]
@@ -144,7 +147,7 @@ def test_a_bad_cell_rejects_the_whole_upload_naming_its_line(service, column, va
 
 def test_malformed_and_mismatched_files(service):
     url, token, _ = service
-    text = format_quality_csv(_quality_rows())
+    text = _csv(_quality_rows())
     truncated = text[: text.index("\n", text.index("\n") + 1) + 30]
     errors = _post(url, token, truncated).json()["errors"]
     assert errors[0]["line"] == 3 and "cells" in errors[0]["message"]
@@ -155,7 +158,7 @@ def test_malformed_and_mismatched_files(service):
     humaneval_without_format = _replace(text, "prompt_format", "", row=3)
     errors = _post(url, token, humaneval_without_format).json()["errors"]
     assert errors[0]["line"] == 5 and "needs prompt_format" in errors[0]["message"]
-    dup = format_quality_csv(_quality_rows() + [corpus_row("int4", "prose-en")])
+    dup = _csv(_quality_rows() + [corpus_row("int4", "prose-en")])
     errors = _post(url, token, dup).json()["errors"]
     assert errors[0]["line"] == 8 and "duplicates line 2" in errors[0]["message"]
     assert _post(url, token, "").json()["errors"][0]["message"].startswith("the upload is empty")
@@ -170,24 +173,24 @@ def test_malformed_and_mismatched_files(service):
 def test_encoding_content_type_and_limits(db_url):
     token = server.create_token(db_url, "t")
     with uvicorn_server(server.create_app(db_url, max_body_bytes=20_000, max_rows=5)) as url:
-        latin = format_quality_csv([corpus_row(cpu_model="Intel® Core")]).encode("latin-1")
+        latin = _csv([corpus_row(cpu_model="Intel® Core")]).encode("latin-1")
         assert _post(url, token, latin).status_code == 400
-        body = format_quality_csv(_quality_rows())
+        body = _csv(_quality_rows())
         assert _post(url, token, body, content_type="application/json").status_code == 415
         many = _post(url, token, body)  # six rows
         assert many.status_code == 413 and "more than 5 rows" in many.text
-        big = format_quality_csv([humaneval_row(i, passed=True) for i in range(60)])
+        big = _csv([humaneval_row(i, passed=True) for i in range(60)])
         assert len(big.encode()) > 20_000
         assert _post(url, token, big).status_code == 413
         assert _stored(url) == []
-        assert _post(url, token, format_quality_csv(_quality_rows()[:5])).status_code == 201
+        assert _post(url, token, _csv(_quality_rows()[:5])).status_code == 201
 
 
 def test_same_key_with_other_content_is_a_conflict(service):
     url, token, _ = service
-    assert _post(url, token, format_quality_csv(_quality_rows()[:2])).status_code == 201
+    assert _post(url, token, _csv(_quality_rows()[:2])).status_code == 201
     changed = [corpus_row("int4", "prose-en", nll_nats=41_000.0), corpus_row("fp32")]
-    response = _post(url, token, format_quality_csv(changed))
+    response = _post(url, token, _csv(changed))
     assert response.status_code == 409
     error = response.json()["errors"][0]
     assert error["line"] == 2 and "bits_per_byte" in error["message"]
@@ -199,7 +202,7 @@ def test_export_neutralises_formulas_and_filters(service):
     evil = corpus_row(model_id="=HYPERLINK(\"http://x\")", cpu_model="@SUM(1)",
                       warnings="-2+3", run_id="e" * 32)
     other = corpus_row(host_fingerprint="2" * 16, cpu_model="Apple M2", run_id="f" * 32)
-    assert _post(url, token, format_quality_csv([evil, other])).status_code == 201
+    assert _post(url, token, _csv([evil, other])).status_code == 201
     text = httpx.get(f"{url}/api/quality.csv").text
     cells = list(csv.DictReader(io.StringIO(text)))[0]
     assert (cells["model_id"], cells["cpu_model"], cells["warnings"]) == (
@@ -233,7 +236,7 @@ def test_report_page_shows_stored_quality_beside_speed(service):
     url, token, _ = service
     speed = [make_row(run_id="1" * 32, variant=v, config_id=f"c/{v}") for v in ("int4", "int8")]
     assert _post(url, token, format_rows_csv(speed), endpoint="/api/results").status_code == 201
-    assert _post(url, token, format_quality_csv([corpus_row("int4")])).status_code == 201
+    assert _post(url, token, _csv([corpus_row("int4")])).status_code == 201
     perf = html_tables(httpx.get(f"{url}/", timeout=120).text)["performance"]
     cells = {r["configuration"]: r["bits/byte prose-en"] for r in perf}
     assert cells == {"int4": f"{corpus_row().bits_per_byte:.3f}", "int8": "quality not measured"}
@@ -267,7 +270,7 @@ def test_upload_command_checks_quality_locally(service, tmp_path):
         upload.upload_file(bad, url, token, yes=True, stdout=io.StringIO(),
                            stderr=io.StringIO())
     malformed = tmp_path / "malformed.csv"
-    malformed.write_text(_replace(format_quality_csv(_quality_rows()), "measure", "ppl", row=2))
+    malformed.write_text(_replace(_csv(_quality_rows()), "measure", "ppl", row=2))
     with pytest.raises(EdgebenchError, match=r"malformed\.csv line 4: measure is 'ppl'"):
         upload.upload_file(malformed, url, token, yes=True, stdout=io.StringIO(),
                            stderr=io.StringIO())

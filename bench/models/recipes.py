@@ -157,7 +157,7 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def _take(table: Any, keys: dict[str, Any], where: str, optional: tuple[str, ...] = ()
+def take_table(table: Any, keys: dict[str, Any], where: str, optional: tuple[str, ...] = ()
           ) -> dict[str, Any]:
     """The table's values, type-checked; unknown and missing keys are one-line errors."""
     if not isinstance(table, dict):
@@ -183,7 +183,7 @@ def _take(table: Any, keys: dict[str, Any], where: str, optional: tuple[str, ...
 
 
 def _citation(table: Any, where: str) -> Citation:
-    fields = _take(table, {"url": str, "retrieved": dt.date, "note": str}, where,
+    fields = take_table(table, {"url": str, "retrieved": dt.date, "note": str}, where,
                    optional=("note",))
     if not fields["url"].startswith(("https://", "http://")):
         raise EdgebenchError(f"{where}: 'url' must be an http(s) URL")
@@ -198,7 +198,7 @@ def _sha256(value: str, where: str, key: str) -> str:
 
 def _source(table: Any, where: str) -> Source:
     where = f"{where} [source]"
-    fields = _take(table, {"format": str, "quantization": str, "sha256": str, "size_bytes": int,
+    fields = take_table(table, {"format": str, "quantization": str, "sha256": str, "size_bytes": int,
                            "file_name": str, "hub": dict, "wheels": list}, where,
                    optional=("hub",))
     if fields["format"] != "gguf":
@@ -210,14 +210,14 @@ def _source(table: Any, where: str) -> Source:
         raise EdgebenchError(f"{where}: 'file_name' must be a plain file name")
     hub = None
     if "hub" in fields:
-        hub = HubFile(**_take(fields["hub"], {"repo": str, "file": str, "revision": str},
+        hub = HubFile(**take_table(fields["hub"], {"repo": str, "file": str, "revision": str},
                               f"{where} [source.hub]", optional=("revision",)))
     if not fields["wheels"]:
         raise EdgebenchError(f"{where}: 'wheels' needs at least one [[source.wheels]] part")
     parts = []
     for i, part in enumerate(fields["wheels"], 1):
         pwhere = f"{where} [[source.wheels]] part {i}"
-        p = WheelPart(**_take(part, {"package": str, "version": str, "wheel": str,
+        p = WheelPart(**take_table(part, {"package": str, "version": str, "wheel": str,
                                      "wheel_sha256": str, "member": str}, pwhere))
         _sha256(p.wheel_sha256, pwhere, "wheel_sha256")
         parts.append(p)
@@ -233,7 +233,7 @@ def _config(table: Any, where: str, architecture: str
     raw = dict(table) if isinstance(table, dict) else table
     one = raw.pop("source", None) if isinstance(raw, dict) else None
     per_key = raw.pop("sources", {}) if isinstance(raw, dict) else {}
-    config = _take(raw, CONFIG_KEYS, where, optional=CONFIG_OPTIONAL)
+    config = take_table(raw, CONFIG_KEYS, where, optional=CONFIG_OPTIONAL)
     if not (isinstance(config["architectures"], list) and config["architectures"]
             and all(isinstance(a, str) for a in config["architectures"])):
         raise EdgebenchError(f"{where}: 'architectures' must be a list of class names")
@@ -281,7 +281,7 @@ def parse_published(tables: Any, where: str) -> tuple[PublishedScore, ...]:
     scores, seen = [], set()
     for i, table in enumerate(tables, 1):
         pwhere = f"{where} [[published]] {i}"
-        f = _take(table, {"benchmark": str, "metric": str, "score": (int, float), "model": str,
+        f = take_table(table, {"benchmark": str, "metric": str, "score": (int, float), "model": str,
                           "setting": str, "url": str, "retrieved": dt.date, "note": str},
                   pwhere, optional=("note",))
         if not _BENCHMARK.fullmatch(f["benchmark"]):
@@ -312,7 +312,7 @@ def _variants(table: Any, where: str) -> dict[str, Variant]:
         raise EdgebenchError(f"{where}: 'variants' needs at least one [variants.<name>] table")
     variants = {}
     for name, vtable in table.items():
-        fields = _take(vtable, {"precision": str, "block_size": int, "accuracy_level": int},
+        fields = take_table(vtable, {"precision": str, "block_size": int, "accuracy_level": int},
                        f"{where} [variants.{name}]", optional=("block_size", "accuracy_level"))
         if fields["precision"] not in PRECISIONS:
             raise EdgebenchError(f"{where} [variants.{name}]: precision must be one of "
@@ -324,7 +324,7 @@ def _variants(table: Any, where: str) -> dict[str, Variant]:
 def load_recipe(path: Path) -> Recipe:
     data = load_toml(path)
     where = str(path)
-    top = _take(data, {"id": str, "name": str, "architecture": str, "license": str,
+    top = take_table(data, {"id": str, "name": str, "architecture": str, "license": str,
                        "homepage": str, "weights": str, "parameters": int, "sources": dict,
                        "source": dict, "config": dict, "variants": dict, "chat": dict,
                        "published": list}, where,
@@ -363,7 +363,7 @@ def load_recipe(path: Path) -> Recipe:
         config, config_sources = _config(top["config"], where, top["architecture"])
     chat = None
     if "chat" in top:
-        chat = _take(top["chat"], {"system": str, "prompt": str}, f"{where} [chat]")
+        chat = take_table(top["chat"], {"system": str, "prompt": str}, f"{where} [chat]")
     return Recipe(id=top["id"], name=top["name"], architecture=top["architecture"],
                   license=top["license"], homepage=top["homepage"], weights=top["weights"],
                   parameters=top["parameters"], variants=_variants(top["variants"], where),

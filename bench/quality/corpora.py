@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import EdgebenchError
+from bench.models.recipes import take_table
 from bench.toml_load import load_toml
 
 CORPORA_DIR = Path(__file__).resolve().parent / "corpora"
@@ -47,28 +48,6 @@ class Corpus:
     licence_file: Path | None = None  # the licence text shipped beside it, where one is required
 
 
-def _take(table: Any, keys: dict[str, type], where: str, optional: tuple[str, ...]
-          ) -> dict[str, Any]:
-    """The table's values, type-checked; unknown and missing keys are one-line errors."""
-    if not isinstance(table, dict):
-        raise EdgebenchError(f"{where} must be a table")
-    unknown = sorted(set(table) - set(keys))
-    if unknown:
-        raise EdgebenchError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(keys)})")
-    out = {}
-    for key, kind in keys.items():
-        if key not in table:
-            if key in optional:
-                continue
-            raise EdgebenchError(f"{where}: missing key {key!r}")
-        value = table[key]
-        # bool is an int in Python, and a TOML date-time is a date: neither is what is meant here.
-        if isinstance(value, (bool, dt.datetime)) or not isinstance(value, kind):
-            raise EdgebenchError(f"{where}: {key!r} must be {kind.__name__}")
-        out[key] = value
-    return out
-
-
 def _plain_file(name: str, where: str, key: str, root: Path) -> Path:
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise EdgebenchError(f"{where}: {key!r} must be a plain file name in {root}")
@@ -76,8 +55,8 @@ def _plain_file(name: str, where: str, key: str, root: Path) -> Path:
 
 
 def _corpus(table: Any, where: str, root: Path) -> Corpus:
-    f = _take(table, _KEYS, where, _OPTIONAL)
-    src = _take(f["source"], _SOURCE_KEYS, f"{where} [corpus.source]", _SOURCE_OPTIONAL)
+    f = take_table(table, _KEYS, where, _OPTIONAL)
+    src = take_table(f["source"], _SOURCE_KEYS, f"{where} [corpus.source]", _SOURCE_OPTIONAL)
     if not _ID.fullmatch(f["id"]):
         raise EdgebenchError(f"{where}: 'id' must be lowercase letters, digits and dashes")
     if f["kind"] not in KINDS:

@@ -106,7 +106,7 @@ class RowError:
 class Checked:
     """Outcome of a check: the rows when valid, else the errors and the HTTP status that fits."""
 
-    rows: tuple[ResultRow, ...]
+    rows: tuple[Any, ...]  # ResultRow, or QualityRow for the quality endpoint
     errors: tuple[RowError, ...]
     status: int  # 200 valid, 400 not UTF-8, 413 too many rows, 422 invalid content
     error_count: int = 0
@@ -179,7 +179,7 @@ def check_csv_bytes(data: bytes, *, max_rows: int) -> Checked:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return _failed(400, [RowError(line, None, "the upload is not UTF-8 text; send the results "
+        return failed(400, [RowError(line, None, "the upload is not UTF-8 text; send the results "
                                                   "CSV exactly as edgebench wrote it")])
     rows: list[ResultRow] = []
     with tempfile.TemporaryDirectory(prefix="edgebench-upload-") as tmp:
@@ -189,18 +189,19 @@ def check_csv_bytes(data: bytes, *, max_rows: int) -> Checked:
             for row in read.iter_rows(path):
                 rows.append(row)
                 if len(rows) > max_rows:
-                    return _failed(413, [RowError(None, None, f"more than {max_rows} rows; split "
+                    return failed(413, [RowError(None, None, f"more than {max_rows} rows; split "
                                                               "the file and upload the parts")])
         except EdgebenchError as exc:
             message = str(exc).replace(str(path), "upload")
-            return _failed(422, _detailed_errors(text) or [RowError(None, None, message)])
+            return failed(422, _detailed_errors(text) or [RowError(None, None, message)])
     errors = plausibility_errors(rows) + duplicate_key_errors(rows)
     if errors:
-        return _failed(422, errors)
+        return failed(422, errors)
     return Checked(rows=tuple(rows), errors=(), status=200)
 
 
-def _failed(status: int, errors: list[RowError]) -> Checked:
+def failed(status: int, errors: list[RowError]) -> Checked:
+    """The first errors in line order, their count, and no rows: all or nothing."""
     errors.sort(key=lambda e: (e.line or 0))
     return Checked(rows=(), errors=tuple(errors[:MAX_REPORTED_ERRORS]), status=status,
                    error_count=len(errors))

@@ -12,12 +12,13 @@ from bench.errors import EdgebenchError
 from bench.results.schema import COLUMNS, SCHEMA_VERSION, ResultRow, format_cell
 
 
-def format_rows_csv(rows: Iterable[ResultRow]) -> str:
+def format_rows_csv(rows: Iterable[ResultRow], columns: Sequence[str] = COLUMNS) -> str:
+    """CSV text of rows; `columns` serves other row kinds (quality rows)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow([format_cell(getattr(row, c)) for c in COLUMNS])
+        writer.writerow([format_cell(getattr(row, c)) for c in columns])
     return buf.getvalue()
 
 

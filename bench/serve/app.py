@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from bench.results.quality import QualityRow
+from bench.results.quality import QUALITY_COLUMNS, QualityRow
 from bench.results.schema import ResultRow
 from bench.results.writer import format_rows_csv
 from bench.serve import quality as q
@@ -132,7 +132,7 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
     def export_quality_csv(device: str | None = None, model: str | None = None) -> Response:
         rows = [q.neutralise_formulas(r)
                 for r in store.query_quality_rows(device=device, model=model)]
-        return _csv_response(q.format_quality_csv(rows), "edgebench-quality.csv")
+        return _csv_response(format_rows_csv(rows, QUALITY_COLUMNS), "edgebench-quality.csv")
 
     @app.get("/", response_class=HTMLResponse)
     def report() -> HTMLResponse:

@@ -15,7 +15,6 @@ import io
 import math
 import re
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -25,8 +24,8 @@ from bench.results.inputs import QUALITY_KEY, quality_key
 from bench.results.quality import (KIND, QUALITY_COLUMNS, QUALITY_REQUIRED, QUALITY_SCHEMA_VERSION,
                                    QUALITY_TYPES, QualityRow, bits_per_byte, check_row,
                                    is_quality_header, iter_quality_rows)
-from bench.results.schema import format_cell, parse_cell
-from bench.results.validate import MAX_REPORTED_ERRORS, RowError
+from bench.results.schema import parse_cell
+from bench.results.validate import Checked, RowError, failed
 
 # Counts a quality row holds: non-negative, and far below these (a unit or column slip above).
 COUNT_LIMITS: dict[str, tuple[int, int]] = {
@@ -37,16 +36,6 @@ COUNT_LIMITS: dict[str, tuple[int, int]] = {
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # as results/validate.py
 _LINE_PREFIX = re.compile(r"^line (\d+): ")
 _LINE_ANYWHERE = re.compile(r"\bline (\d+)\b")
-
-
-@dataclass(frozen=True)
-class QualityChecked:
-    """As results/validate.Checked: the rows when valid, else the errors and the HTTP status."""
-
-    rows: tuple[QualityRow, ...]
-    errors: tuple[RowError, ...]
-    status: int  # 200 valid, 400 not UTF-8, 413 too many rows, 422 invalid content
-    error_count: int = 0
 
 
 def text_columns() -> tuple[str, ...]:
@@ -112,16 +101,16 @@ def check_quality_rows(rows: Iterable[QualityRow]) -> list[RowError]:
     return plausibility_errors(listed) + duplicate_key_errors(listed)
 
 
-def check_quality_bytes(data: bytes, *, max_rows: int) -> QualityChecked:
+def check_quality_bytes(data: bytes, *, max_rows: int) -> Checked:
     """Validates an uploaded quality CSV with the quality reader, then plausibility and keys."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return _failed(400, [RowError(line, None, "the upload is not UTF-8 text; send the quality "
+        return failed(400, [RowError(line, None, "the upload is not UTF-8 text; send the quality "
                                                   "CSV exactly as edgebench wrote it")])
     if payload_is_results(data):
-        return _failed(422, [RowError(1, None, "this is a results CSV, not an "
+        return failed(422, [RowError(1, None, "this is a results CSV, not an "
                                                f"{KIND} file; POST it to /api/results")])
     rows: list[QualityRow] = []
     with tempfile.TemporaryDirectory(prefix="edgebench-quality-") as tmp:
@@ -131,23 +120,17 @@ def check_quality_bytes(data: bytes, *, max_rows: int) -> QualityChecked:
             for row in iter_quality_rows(path):
                 rows.append(row)
                 if len(rows) > max_rows:
-                    return _failed(413, [RowError(None, None, f"more than {max_rows} rows; split "
+                    return failed(413, [RowError(None, None, f"more than {max_rows} rows; split "
                                                               "the file and upload the parts")])
         except EdgebenchError as exc:
             message = str(exc).replace(str(path), "upload")
             found = _LINE_ANYWHERE.search(message)
-            return _failed(422, _detailed_errors(text) or [
+            return failed(422, _detailed_errors(text) or [
                 RowError(int(found.group(1)) if found else None, None, message)])
     errors = plausibility_errors(rows) + duplicate_key_errors(rows)
     if errors:
-        return _failed(422, errors)
-    return QualityChecked(rows=tuple(rows), errors=(), status=200)
-
-
-def _failed(status: int, errors: list[RowError]) -> QualityChecked:
-    errors.sort(key=lambda e: (e.line or 0))
-    return QualityChecked(rows=(), errors=tuple(errors[:MAX_REPORTED_ERRORS]), status=status,
-                          error_count=len(errors))
+        return failed(422, errors)
+    return Checked(rows=tuple(rows), errors=(), status=200)
 
 
 def _detailed_errors(text: str) -> list[RowError]:
@@ -203,12 +186,3 @@ def neutralise_formulas(row: QualityRow) -> QualityRow:
     changes = {c: "'" + v for c in text_columns()
                if isinstance(v := getattr(row, c), str) and v.startswith(_FORMULA_START)}
     return dataclasses.replace(row, **changes) if changes else row
-
-
-def format_quality_csv(rows: Iterable[QualityRow]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(QUALITY_COLUMNS)
-    for row in rows:
-        writer.writerow([format_cell(getattr(row, c)) for c in QUALITY_COLUMNS])
-    return buf.getvalue()
