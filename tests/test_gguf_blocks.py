@@ -20,10 +20,9 @@ gguf = pytest.importorskip("gguf", reason="gguf (the convert extra) is the refer
 onnx = pytest.importorskip("onnx", reason="onnx (the convert extra) builds the test graphs")
 
 from bench.models import gguf_onnx  # noqa: E402  (needs onnx)
+from tests.gguf_factory import K_QUANTS, LEGACY, random_tensor  # noqa: E402
 
 T = gguf.GGMLQuantizationType
-LEGACY = ("Q4_0", "Q4_1", "Q5_0", "Q8_0")  # gguf.quants can quantize these
-K_QUANTS = ("Q4_K", "Q5_K", "Q6_K")  # random bytes with sane fp16 d (and dmin)
 ALL = LEGACY + K_QUANTS
 EXPECTED = {  # bits, block_size, zero point, affine, widened
     "Q4_0": (4, 32, 8, False, False),
@@ -35,28 +34,6 @@ EXPECTED = {  # bits, block_size, zero point, affine, widened
     "Q6_K": (8, 16, 32, False, True),
 }
 U = 2.0 ** -24
-
-
-def _fp16_bytes(rng, shape) -> np.ndarray:
-    signs = rng.choice([-1.0, 1.0], size=shape)
-    return (signs * rng.uniform(1e-3, 5e-2, size=shape)).astype(np.float16).view(np.uint8)
-
-
-def random_tensor(name: str, n: int, k: int, seed: int = 0) -> np.ndarray:
-    """Valid blocks of GGUF type `name` for an [n, k] weight, as the file's uint8 rows."""
-    rng = np.random.default_rng(seed)
-    qtype = T[name]
-    if name in LEGACY:
-        return gguf.quants.quantize(rng.standard_normal((n, k)).astype(np.float32), qtype)
-    elems, type_size = gguf.GGML_QUANT_SIZES[qtype]
-    raw = rng.integers(0, 256, (n, k // elems, type_size), dtype=np.uint8)
-    d = _fp16_bytes(rng, (n, k // elems)).reshape(n, k // elems, 2)
-    if name == "Q6_K":
-        raw[..., 208:210] = d
-    else:
-        raw[..., 0:2] = d
-        raw[..., 2:4] = _fp16_bytes(rng, (n, k // elems)).reshape(n, k // elems, 2)
-    return raw.reshape(n, -1)
 
 
 def _weight(name: str, n: int = 40, k: int = 512, seed: int = 0):
@@ -120,7 +97,7 @@ def test_odd_block_count_pads_packed_zero_points():
 
 def test_decomposition_takes_batch_and_sequence_axes():
     _, w = _weight("Q4_K", n=16, k=256, seed=5)
-    part = gguf_onnx.linear_nodes(w, "x", "y", "l0/")
+    part = gguf_onnx.linear_nodes(w, "x", "y", "l0/", x_rank=3)
     h, f32 = onnx.helper, onnx.TensorProto.FLOAT
     graph = h.make_graph(part.nodes, "g", [h.make_tensor_value_info("x", f32, [2, 3, 256])],
                          [h.make_tensor_value_info("y", f32, [2, 3, 16])],

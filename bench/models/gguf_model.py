@@ -36,6 +36,9 @@ class GgufHeader:
 
     metadata: dict[str, Any]
     tensors: tuple[tuple[str, tuple[int, ...], int], ...]  # (name, dims, data bytes)
+    # per tensor, in the order of `tensors`: its ggml type id and its data's offset in the file
+    types: tuple[int, ...] = ()
+    offsets: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,16 +128,17 @@ def _parse(buf: Any, file_size: int) -> GgufHeader:
     for _ in range(n_tensors):
         name = cur.string()
         dims = tuple(cur.take("<Q") for _ in range(cur.take("<I")))
-        cur.take("<I")  # ggml type
-        infos.append((name, dims, cur.take("<Q")))
+        kind = cur.take("<I")  # ggml type
+        infos.append((name, dims, cur.take("<Q"), kind))
     align = int(metadata.get("general.alignment", 32))
     data_start = -(-cur.pos // align) * align
     # A tensor's bytes: up to the next tensor's offset (alignment padding, under `align` bytes
     # per tensor, included), the last one up to the end of the file.
-    ends = sorted({off for _, _, off in infos} | {file_size - data_start})
+    ends = sorted({off for _, _, off, _ in infos} | {file_size - data_start})
     nxt = {a: b for a, b in zip(ends, ends[1:])}
-    tensors = tuple((name, dims, nxt[off] - off) for name, dims, off in infos)
-    return GgufHeader(metadata, tensors)
+    tensors = tuple((name, dims, nxt[off] - off) for name, dims, off, _ in infos)
+    return GgufHeader(metadata, tensors, tuple(kind for *_, kind in infos),
+                      tuple(data_start + off for _, _, off, _ in infos))
 
 
 def _count(value: Any) -> int:
@@ -223,11 +227,12 @@ def open_recipe_gguf(recipe_id: str) -> GgufModel:
         raise EdgebenchError(f"the GGUF of {recipe_id} is not in the cache ({why}); run "
                              f"'edgebench models build {recipe_id}' (it fetches and verifies "
                              "the GGUF) or pass --gguf PATH to it")
-    hf = paths.cache_dir() / "hf" / recipe_id
+    # the tokenizer files: the Hugging Face folder, else the gguf variant's (built without torch)
+    folders = (paths.cache_dir() / "hf" / recipe_id, paths.models_dir() / recipe_id / VARIANT)
+    tokenizer = next((f for f in folders if (f / "tokenizer.json").is_file()), None)
     return _record(path, read_header(path), model_id=recipe_id, variant=VARIANT,
                    sha256=recipe.source.sha256, source_sha256=recipe.source.sha256,
-                   quant=recipe.source.quantization,
-                   tokenizer_dir=hf if (hf / "tokenizer.json").is_file() else None)
+                   quant=recipe.source.quantization, tokenizer_dir=tokenizer)
 
 
 def open_gguf_path(path: Path) -> GgufModel:

@@ -2,7 +2,8 @@
 
 Affine GGUF types (w = scale*q + block_min) run as
     y = MatMulNBits(x; q, scale, zp) + (BlockSum(x) @ block_min.T)
-where BlockSum reshapes x [..., K] into [..., K/block_size, block_size] and sums the last axis.
+where BlockSum reshapes x [..., K] into [..., K/block_size, block_size] and sums the last axis
+(one BlockSum serves every matrix that reads the same x with the same block size).
 The extra MatMul reads block_min (float32 [K/block_size, N]): 1/block_size of a float weight.
 Float zero points would fold the same term into MatMulNBits but are ~130x slower on CPU.
 """
@@ -29,41 +30,100 @@ class LinearNodes:
     initializers: list
 
 
-def linear_nodes(w: NBitsWeight, x: str, y: str, prefix: str, *,
-                 accuracy_level: int = 0) -> LinearNodes:
-    """x [..., K] -> y [..., N]; every name this adds starts with `prefix`."""
+@dataclass(frozen=True)
+class WeightNames:
+    """Initializer names of one NBitsWeight, registered once and shared by every user (a tied
+    head and its embedding lookup read the same bytes). scales [N, nb]; zero_points [N, zp
+    bytes] or None; block_min_t [nb, N] or None."""
+
+    b: str
+    scales: str
+    zero_points: str | None
+    block_min_t: str | None
+
+
+def weight_initializers(w: NBitsWeight, prefix: str) -> tuple[WeightNames, list]:
+    """The initializers of `w` (names start with `prefix`)."""
     import numpy as np
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
+
+    inits: list = []
 
     def init(name: str, value) -> str:
         inits.append(numpy_helper.from_array(value, f"{prefix}{name}"))
         return f"{prefix}{name}"
 
-    inits: list = []
-    inputs = [x, init("B", w.b), init("scales", w.scales.reshape(-1))]
-    if w.zero_points is not None:
-        inputs.append(init("zero_points", w.zero_points.reshape(-1)))
-    mm_out = y if w.block_min is None else f"{prefix}y_q"
+    names = WeightNames(
+        b=init("B", w.b), scales=init("scales", w.scales),
+        zero_points=None if w.zero_points is None else init("zero_points", w.zero_points),
+        block_min_t=None if w.block_min is None else init(
+            "block_min_t", np.ascontiguousarray(w.block_min.T, dtype=np.float32)))
+    return names, inits
+
+
+def matmul_nodes(w: NBitsWeight, names: WeightNames, x: str, y: str, prefix: str, *,
+                 accuracy_level: int = 0, x_rank: int = 2,
+                 block_sum: str | None = None) -> LinearNodes:
+    """x [..., K] (rank `x_rank`) -> y [..., N] reading the registered weight `names`.
+
+    The affine term takes four ops: Reshape x to [..., n_blocks, block_size] (no copy),
+    ReduceSum, MatMul by block_min_t, Add. `block_sum` names a BlockSum of the same x and
+    block size computed earlier (q/k/v and gate/up share one); else this call computes it as
+    `{prefix}block_sum`."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    p = prefix
+    inputs = [x, names.b, names.scales] + ([names.zero_points] if names.zero_points else [])
+    mm_out = y if names.block_min_t is None else f"{p}y_q"
     nodes = [helper.make_node(
-        "MatMulNBits", inputs, [mm_out], name=f"{prefix}MatMulNBits", domain=MS_DOMAIN,
+        "MatMulNBits", inputs, [mm_out], name=f"{p}MatMulNBits", domain=MS_DOMAIN,
         K=w.k, N=w.n, bits=w.bits, block_size=w.block_size, accuracy_level=accuracy_level)]
-    if w.block_min is not None:
-        p = prefix
-        shape = init("block_shape", np.array([-1, w.n_blocks, w.block_size], dtype=np.int64))
-        axes = init("sum_axes", np.array([-1], dtype=np.int64))
-        mins_t = init("block_min_t", np.ascontiguousarray(w.block_min.T, dtype=np.float32))
+    inits: list = []
+    if names.block_min_t is not None:
+        if block_sum is None:
+            block_sum = f"{p}block_sum"
+            shape = [0] * (x_rank - 1) + [w.n_blocks, w.block_size]
+            inits = [numpy_helper.from_array(np.array(shape, np.int64), f"{p}block_shape"),
+                     numpy_helper.from_array(np.array([-1], np.int64), f"{p}sum_axes")]
+            nodes += [
+                helper.make_node("Reshape", [x, f"{p}block_shape"], [f"{p}x_blocks"],
+                                 name=f"{p}BlockReshape"),
+                helper.make_node("ReduceSum", [f"{p}x_blocks", f"{p}sum_axes"], [block_sum],
+                                 name=f"{p}BlockSum", keepdims=0)]
         nodes += [
-            helper.make_node("Reshape", [x, shape], [f"{p}x_blocks"], name=f"{p}BlockReshape"),
-            helper.make_node("ReduceSum", [f"{p}x_blocks", axes], [f"{p}block_sum"],
-                             name=f"{p}BlockSum", keepdims=0),
-            helper.make_node("MatMul", [f"{p}block_sum", mins_t], [f"{p}min_term_2d"],
+            helper.make_node("MatMul", [block_sum, names.block_min_t], [f"{p}min_term"],
                              name=f"{p}MinMatMul"),
-            helper.make_node("Shape", [mm_out], [f"{p}y_shape"], name=f"{p}OutShape"),
-            helper.make_node("Reshape", [f"{p}min_term_2d", f"{p}y_shape"], [f"{p}min_term"],
-                             name=f"{p}MinReshape"),
             helper.make_node("Add", [mm_out, f"{p}min_term"], [y], name=f"{p}AddMin"),
         ]
     return LinearNodes(nodes, inits)
+
+
+def linear_nodes(w: NBitsWeight, x: str, y: str, prefix: str, *,
+                 accuracy_level: int = 0, x_rank: int = 2) -> LinearNodes:
+    """x [..., K] -> y [..., N]; every name this adds starts with `prefix`."""
+    names, inits = weight_initializers(w, prefix)
+    part = matmul_nodes(w, names, x, y, prefix, accuracy_level=accuracy_level, x_rank=x_rank)
+    return LinearNodes(part.nodes, inits + part.initializers)
+
+
+def concat_n(weights: list[NBitsWeight]) -> NBitsWeight | None:
+    """Weights sharing K and layout stacked along N (one MatMulNBits for q, k and v), or None
+    when their layouts differ (then each runs alone)."""
+    import numpy as np
+    from dataclasses import replace
+
+    first = weights[0]
+    same = all((w.k, w.bits, w.block_size, w.zero_point, w.block_min is None)
+               == (first.k, first.bits, first.block_size, first.zero_point,
+                   first.block_min is None) for w in weights)
+    if not same:
+        return None
+    cat = lambda xs: None if xs[0] is None else np.concatenate(xs, axis=0)  # noqa: E731
+    return replace(first, source_type="+".join(dict.fromkeys(w.source_type for w in weights)),
+                   b=cat([w.b for w in weights]), scales=cat([w.scales for w in weights]),
+                   zero_points=cat([w.zero_points for w in weights]),
+                   block_min=cat([w.block_min for w in weights]))
 
 
 def linear_model(w: NBitsWeight, *, accuracy_level: int = 0) -> onnx.ModelProto:

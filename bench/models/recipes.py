@@ -21,7 +21,8 @@ from bench import paths
 from bench.errors import EdgebenchError
 from bench.toml_load import load_toml
 
-PRECISIONS = ("int4", "int8", "fp32", "fp16", "bf16")
+# "gguf": the GGUF's own blocks carried into MatMulNBits (models/gguf_variant.py), no requantizing
+PRECISIONS = ("int4", "int8", "fp32", "fp16", "bf16", "gguf")
 WEIGHTS = ("real", "synthetic")
 SYNTHETIC_QUANT = "none (synthetic)"
 # Top-level fields a [sources.<field>] table may cite; the licence and parameter count must be.
@@ -364,9 +365,14 @@ def load_recipe(path: Path) -> Recipe:
     chat = None
     if "chat" in top:
         chat = take_table(top["chat"], {"system": str, "prompt": str}, f"{where} [chat]")
+    variants = _variants(top["variants"], where)
+    carried = [v.name for v in variants.values() if v.precision == "gguf"]
+    if carried and top["weights"] != "real":
+        raise EdgebenchError(f"{where} [variants.{carried[0]}]: precision \"gguf\" carries a "
+                             "real GGUF's blocks; synthetic weights have none")
     return Recipe(id=top["id"], name=top["name"], architecture=top["architecture"],
                   license=top["license"], homepage=top["homepage"], weights=top["weights"],
-                  parameters=top["parameters"], variants=_variants(top["variants"], where),
+                  parameters=top["parameters"], variants=variants,
                   sources=sources, path=path, source=source, config=config,
                   config_sources=config_sources,
                   chat_system=chat["system"] if chat else None,

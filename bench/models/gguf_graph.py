@@ -1,0 +1,321 @@
+"""The `gguf` variant's decoder graph: onnxruntime-genai's builder layout, the GGUF's own weights.
+
+Same inputs, outputs and fused ops as the builder's CPU graph (so both backends, the footprint
+and the quality scoring read it unchanged): SimplifiedLayerNormalization and
+SkipSimplifiedLayerNormalization for the RMS norms and residuals, GroupQueryAttention with
+rotary embedding and an in-place KV cache, SiLU as Sigmoid x Mul, GatherBlockQuantized for the
+token embeddings. Every weight matrix is MatMulNBits on the GGUF's blocks (gguf_blocks) plus
+the affine term where the type has block minimums; q, k and v share one MatMulNBits only where
+their block layouts agree. A tied head reads the embedding table's own initializers.
+Built with numpy and onnx only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bench.models import gguf_onnx
+from bench.models.gguf_config import DecoderConfig
+
+if TYPE_CHECKING:
+    from bench.models.gguf_tensors import GgufTensors
+
+
+class _Graph:
+    """Nodes and initializers being collected; names follow the builder's `/model/...`."""
+
+    def __init__(self, accuracy_level: int) -> None:
+        self.nodes: list = []
+        self.inits: list = []
+        self.accuracy_level = accuracy_level
+        self.weights: dict[str, tuple[Any, gguf_onnx.WeightNames]] = {}
+        self.sources: dict[str, str] = {}  # GGUF tensor -> its block type (manifest)
+        self.widened: dict[str, int] = {}  # widened_from -> count of matrices
+        self._consts: set[str] = set()
+        self._block_sums: dict[tuple[str, int, int], str] = {}  # (x, blocks, size) -> sum
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], name: str,
+             domain: str | None = None, **attrs: Any) -> None:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=name, domain=domain,
+                                           **attrs))
+
+    def const(self, name: str, value: Any) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(value, name))
+        return name
+
+    def i64(self, values: list[int] | int) -> str:
+        import numpy as np
+
+        name = f"/model/constants/INT64/{values}"
+        if name not in self._consts:
+            self._consts.add(name)
+            self.const(name, np.array(values, dtype=np.int64))
+        return name
+
+    def nbits(self, key: str, w: Any, tensor_names: list[str]) -> gguf_onnx.WeightNames:
+        """Registers a weight once under `key` (its initializer prefix)."""
+        if key not in self.weights:
+            names, inits = gguf_onnx.weight_initializers(w, f"{key}.")
+            self.inits += inits
+            self.weights[key] = (w, names)
+            if w.widened_from:
+                self.widened[w.widened_from] = self.widened.get(w.widened_from, 0) + 1
+        for t in tensor_names:
+            self.sources[t] = w.source_type
+        return self.weights[key][1]
+
+    def matmul(self, w: Any, key: str, tensor_names: list[str], x: str, y: str,
+               prefix: str) -> None:
+        wn = self.nbits(key, w, tensor_names)
+        shared = self._block_sums.get((x, w.n_blocks, w.block_size))
+        part = gguf_onnx.matmul_nodes(w, wn, x, y, prefix, accuracy_level=self.accuracy_level,
+                                      x_rank=3, block_sum=shared)
+        if wn.block_min_t is not None and shared is None:
+            self._block_sums[(x, w.n_blocks, w.block_size)] = f"{prefix}block_sum"
+        self.nodes += part.nodes
+        self.inits += part.initializers
+
+    def linear(self, tensors: GgufTensors, names: list[str], key: str, x: str, y: str,
+               prefix: str) -> None:
+        """y = x @ W.T for the GGUF tensors `names` stacked along N (one or q/k/v)."""
+        import numpy as np
+
+        if all(tensors.is_quantized(n) for n in names):
+            parts = [tensors.nbits(n) for n in names]
+            w = parts[0] if len(parts) == 1 else gguf_onnx.concat_n(parts)
+            if w is not None:
+                self.matmul(w, key, names, x, y, prefix)
+                return
+        if len(names) == 1:  # a float matrix (F16/F32 in the file): an exact float MatMul
+            table = tensors.floats(names[0])
+            self.sources[names[0]] = tensors.info(names[0]).type_name
+            self.const(f"{key}.weight_t", np.ascontiguousarray(table.T))
+            self.node("MatMul", [x, f"{key}.weight_t"], [y], f"{prefix}MatMul")
+            return
+        raise ValueError("mixed layouts are split by the caller")
+
+
+def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int,
+                logits: str) -> tuple[Any, dict[str, Any]]:
+    """The ModelProto (weights in memory) and what the manifest records about its weights."""
+    from onnx import TensorProto, helper
+
+    g = _Graph(accuracy_level)
+    seqlens, total = _mask_inputs(g)
+    cos, sin = _rotary_caches(g, cfg)
+    x = _embedding(g, cfg, tensors)
+    residual, last_out = x, None
+    kv_in, kv_out = [], []
+    for i in range(cfg.layers):
+        h = _norm(g, f"/model/layers.{i}/input_layernorm", residual, last_out,
+                  tensors.floats(f"blk.{i}.attn_norm.weight"), cfg.rms_eps,
+                  f"model.layers.{i}.input_layernorm.weight")
+        if last_out is not None:
+            h, residual = h
+        else:
+            h = h[0]
+        attn, keys = _attention(g, cfg, tensors, i, h, seqlens, total, cos, sin)
+        kv_in += keys[0]
+        kv_out += keys[1]
+        h2, residual = _norm(g, f"/model/layers.{i}/post_attention_layernorm", residual, attn,
+                             tensors.floats(f"blk.{i}.ffn_norm.weight"), cfg.rms_eps,
+                             f"model.layers.{i}.post_attention_layernorm.weight")
+        last_out = _mlp(g, tensors, i, h2, cfg.ffn)
+    final, _ = _norm(g, f"/model/layers.{cfg.layers}/final_norm_layernorm", residual, last_out,
+                     tensors.floats("output_norm.weight"), cfg.rms_eps, "model.norm.weight")
+    if logits == "last":
+        g.node("Gather", [final, g.i64(-1)], ["/lm_head/prune/Gather/output_0"],
+               "/lm_head/prune/Gather", axis=1)
+        g.node("Unsqueeze", ["/lm_head/prune/Gather/output_0", g.i64([1])],
+               ["/lm_head/prune/Unsqueeze/output_0"], "/lm_head/prune/Unsqueeze")
+        final = "/lm_head/prune/Unsqueeze/output_0"
+    head = "token_embd.weight" if cfg.tied_head else "output.weight"
+    g.linear(tensors, [head], "lm_head" if not cfg.tied_head else "token_embd", final,
+             "logits", "/lm_head/")
+
+    batch, seq = "batch_size", "sequence_length"
+    kv_shape = [batch, cfg.kv_heads, "past_sequence_length", cfg.head_dim]
+    present_shape = [batch, cfg.kv_heads, "total_sequence_length", cfg.head_dim]
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [batch, seq]),
+              helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                            [batch, "total_sequence_length"])]
+    inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, kv_shape) for n in kv_in]
+    outputs = [helper.make_tensor_value_info(
+        "logits", TensorProto.FLOAT, [batch, 1 if logits == "last" else seq, cfg.vocab])]
+    outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, present_shape)
+                for n in kv_out]
+    graph = helper.make_graph(g.nodes, "gguf_decoder", inputs, outputs, initializer=g.inits)
+    model = helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", gguf_onnx.OPSET), helper.make_opsetid(gguf_onnx.MS_DOMAIN, 1)],
+        producer_name="edgebench gguf variant")
+    model.ir_version = min(model.ir_version, 10)
+    summary = {"block_types": dict(sorted(_count(g.sources).items())),
+               "widened_from": dict(sorted(g.widened.items())),
+               "packed_qkv_layers": sum(1 for k in g.weights if k.endswith("qkv_proj")),
+               "packed_gate_up_layers": sum(1 for k in g.weights if k.endswith("gate_up_proj")),
+               "accuracy_level": accuracy_level}
+    return model, summary
+
+
+def _count(sources: dict[str, str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for kind in sources.values():
+        out[kind] = out.get(kind, 0) + 1
+    return out
+
+
+def _mask_inputs(g: _Graph) -> tuple[str, str]:
+    """seqlens_k (tokens so far - 1) and the total length, int32, as GroupQueryAttention wants."""
+    from onnx import TensorProto
+
+    p = "/model/attn_mask_reformat/attn_mask_subgraph"
+    g.node("ReduceSum", ["attention_mask", g.i64([1])], [f"{p}/ReduceSum/output_0"],
+           f"{p}/ReduceSum", keepdims=0)
+    g.node("Sub", [f"{p}/ReduceSum/output_0", g.i64([1])], [f"{p}/Sub/output_0"], f"{p}/Sub")
+    g.node("Cast", [f"{p}/Sub/output_0"], [f"{p}/Sub/Cast/output_0"], f"{p}/Sub/Cast",
+           to=TensorProto.INT32)
+    g.node("Shape", ["attention_mask"], [f"{p}/Shape/output_0"], f"{p}/Shape")
+    g.node("Gather", [f"{p}/Shape/output_0", g.i64(1)], [f"{p}/Gather/output_0"],
+           f"{p}/Gather", axis=0)
+    g.node("Cast", [f"{p}/Gather/output_0"], [f"{p}/Gather/Cast/output_0"], f"{p}/Gather/Cast",
+           to=TensorProto.INT32)
+    return f"{p}/Sub/Cast/output_0", f"{p}/Gather/Cast/output_0"
+
+
+def _rotary_caches(g: _Graph, cfg: DecoderConfig) -> tuple[str, str]:
+    """cos/sin [context, head_dim / 2] of position x base^(-2i / head_dim)."""
+    import numpy as np
+
+    inv_freq = 1.0 / (cfg.rope_base ** (np.arange(0, cfg.head_dim, 2, dtype=np.float64)
+                                        / cfg.head_dim))
+    angles = np.outer(np.arange(cfg.context_length, dtype=np.float64), inv_freq)
+    return (g.const("cos_cache", np.cos(angles).astype(np.float32)),
+            g.const("sin_cache", np.sin(angles).astype(np.float32)))
+
+
+def _embedding(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors) -> str:
+    """One row per token: GatherBlockQuantized on the table's blocks (+ the row's block
+    minimums for affine types), or a float Gather for an unquantized table."""
+    import numpy as np
+
+    p = "/model/embed_tokens"
+    out = f"{p}/output_0"
+    if not tensors.is_quantized("token_embd.weight"):
+        g.const("model.embed_tokens.weight", tensors.floats("token_embd.weight"))
+        g.sources["token_embd.weight"] = tensors.info("token_embd.weight").type_name
+        g.node("Gather", ["model.embed_tokens.weight", "input_ids"], [out], f"{p}/Gather")
+        return out
+    w = tensors.nbits("token_embd.weight")
+    names = g.nbits("token_embd", w, ["token_embd.weight"])
+    rows = [w.n, -1]
+    g.node("Reshape", [names.b, g.i64(rows)], [f"{p}/data"], f"{p}/Reshape")
+    inputs = [f"{p}/data", "input_ids", names.scales]
+    if names.zero_points:
+        inputs.append(names.zero_points)
+    gathered = out if w.block_min is None else f"{p}/GatherBlockQuantized/output_0"
+    g.node("GatherBlockQuantized", inputs, [gathered], f"{p}/GatherBlockQuantized",
+           domain=gguf_onnx.MS_DOMAIN, bits=w.bits, block_size=w.block_size, gather_axis=0,
+           quantize_axis=1)
+    if w.block_min is not None:  # + each block's minimum, repeated over its elements
+        mins = g.const("token_embd.block_min", np.ascontiguousarray(w.block_min))
+        g.node("Gather", [mins, "input_ids"], [f"{p}/mins"], f"{p}/GatherMins")
+        g.node("Unsqueeze", [f"{p}/mins", g.i64([-1])], [f"{p}/mins4"], f"{p}/UnsqueezeMins")
+        g.node("Reshape", [gathered, g.i64([0, 0, w.n_blocks, w.block_size])],
+               [f"{p}/blocks"], f"{p}/BlockReshape")
+        g.node("Add", [f"{p}/blocks", f"{p}/mins4"], [f"{p}/with_mins"], f"{p}/AddMins")
+        g.node("Reshape", [f"{p}/with_mins", g.i64([0, 0, cfg.hidden])], [out],
+               f"{p}/RowReshape")
+    return out
+
+
+def _norm(g: _Graph, p: str, residual: str, add: str | None, weight: Any, eps: float,
+          weight_name: str) -> tuple[str, str]:
+    """RMS norm of residual (+ add): (normed, the new residual stream)."""
+    from bench.models.gguf_onnx import MS_DOMAIN
+
+    w = g.const(weight_name, weight)
+    if add is None:
+        g.node("SimplifiedLayerNormalization", [residual, w], [f"{p}/output_0"],
+               f"{p}/LayerNorm", axis=-1, epsilon=eps, stash_type=1)
+        return f"{p}/output_0", residual
+    g.node("SkipSimplifiedLayerNormalization", [residual, add, w],
+           [f"{p}/output_0", "", "", f"{p}/output_3"], f"{p}/SkipLayerNorm", domain=MS_DOMAIN,
+           epsilon=eps)
+    return f"{p}/output_0", f"{p}/output_3"
+
+
+def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: str,
+               seqlens: str, total: str, cos: str, sin: str):
+    import numpy as np
+
+    p = f"/model/layers.{i}/attn"
+    key = f"model.layers.{i}.attn"
+    names = [f"blk.{i}.attn_{x}.weight" for x in ("q", "k", "v")]
+    packed = (gguf_onnx.concat_n([tensors.nbits(n) for n in names])
+              if all(tensors.is_quantized(n) for n in names) else None)
+    parts: list[str]
+    if packed is not None:
+        g.matmul(packed, f"{key}.qkv_proj", names, h, f"{p}/qkv_proj/MatMul/output_0",
+                 f"{p}/qkv_proj/")
+        parts = [f"{p}/qkv_proj/MatMul/output_0"]
+        biases = [f"blk.{i}.attn_{x}.bias" for x in ("q", "k", "v")]
+        if cfg.qkv_bias:
+            bias = g.const(f"{key}.qkv_proj.bias",
+                           np.concatenate([tensors.floats(b) for b in biases]))
+            g.node("Add", [parts[0], bias], [f"{p}/qkv_proj/Add/output_0"], f"{p}/qkv_proj/Add")
+            parts = [f"{p}/qkv_proj/Add/output_0"]
+        q_in = [parts[0], "", ""]
+    else:
+        q_in = []
+        for x, name in zip("qkv", names):
+            out = f"{p}/{x}_proj/MatMul/output_0"
+            g.linear(tensors, [name], f"{key}.{x}_proj", h, out, f"{p}/{x}_proj/")
+            if cfg.qkv_bias:
+                bias = g.const(f"{key}.{x}_proj.bias", tensors.floats(f"blk.{i}.attn_{x}.bias"))
+                g.node("Add", [out, bias], [f"{p}/{x}_proj/Add/output_0"], f"{p}/{x}_proj/Add")
+                out = f"{p}/{x}_proj/Add/output_0"
+            q_in.append(out)
+    past = [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
+    present = [f"present.{i}.key", f"present.{i}.value"]
+    g.node("GroupQueryAttention", q_in + past + [seqlens, total, cos, sin],
+           [f"{p}/GroupQueryAttention/output_0"] + present, f"{p}/GroupQueryAttention",
+           domain=gguf_onnx.MS_DOMAIN, num_heads=cfg.heads, kv_num_heads=cfg.kv_heads,
+           scale=float(1.0 / np.sqrt(cfg.head_dim)), local_window_size=-1, softcap=0.0,
+           do_rotary=1, rotary_interleaved=int(cfg.rope_interleaved))
+    out = f"{p}/o_proj/MatMul/output_0"
+    g.linear(tensors, [f"blk.{i}.attn_output.weight"], f"{key}.o_proj",
+             f"{p}/GroupQueryAttention/output_0", out, f"{p}/o_proj/")
+    return out, (past, present)
+
+
+def _mlp(g: _Graph, tensors: GgufTensors, i: int, h: str, ffn: int) -> str:
+    """SiLU(gate) x up -> down; gate and up share one MatMulNBits (then a Split) where their
+    block layouts agree."""
+    import numpy as np
+
+    p = f"/model/layers.{i}/mlp"
+    key = f"model.layers.{i}.mlp"
+    gate, up, down = (f"{p}/{x}_proj/MatMul/output_0" for x in ("gate", "up", "down"))
+    names = [f"blk.{i}.ffn_gate.weight", f"blk.{i}.ffn_up.weight"]
+    packed = (gguf_onnx.concat_n([tensors.nbits(n) for n in names])
+              if all(tensors.is_quantized(n) for n in names) else None)
+    if packed is not None:
+        g.matmul(packed, f"{key}.gate_up_proj", names, h, f"{p}/gate_up_proj/MatMul/output_0",
+                 f"{p}/gate_up_proj/")
+        split = g.const(f"{p}/split_sizes", np.array([ffn, ffn], dtype=np.int64))
+        g.node("Split", [f"{p}/gate_up_proj/MatMul/output_0", split], [gate, up],
+               f"{p}/gate_up_proj/Split", axis=-1)
+    else:
+        g.linear(tensors, names[:1], f"{key}.gate_proj", h, gate, f"{p}/gate_proj/")
+        g.linear(tensors, names[1:], f"{key}.up_proj", h, up, f"{p}/up_proj/")
+    g.node("Sigmoid", [gate], [f"{p}/act_fn/Sigmoid/output_0"], f"{p}/act_fn/Sigmoid")
+    g.node("Mul", [gate, f"{p}/act_fn/Sigmoid/output_0"], [f"{p}/act_fn/Mul/output_0"],
+           f"{p}/act_fn/Mul")
+    g.node("Mul", [f"{p}/act_fn/Mul/output_0", up], [f"{p}/Mul/output_0"], f"{p}/Mul")
+    g.linear(tensors, [f"blk.{i}.ffn_down.weight"], f"{key}.down_proj", f"{p}/Mul/output_0",
+             down, f"{p}/down_proj/")
+    return down
