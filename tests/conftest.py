@@ -15,7 +15,7 @@ from bench.models import build as modelzoo, recipes
 from bench import paths
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-VARIANTS = ("int4", "int8", "fp32")
+VARIANTS = ("gguf", "gguf-exact", "int4", "int8", "fp32")
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +64,37 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600,
         env["EDGEBENCH_MACHINE_ROOT"] = str(machine_root)
     return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+# ------------------------------------------------------------------ databases for the service
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the session (tests/pg_server.py), stopped and deleted
+    at the end. Skipped where PostgreSQL is not installed, except under CI=true: a failure."""
+    from tests.pg_server import PgUnavailable, skip_or_fail, start_postgres
+
+    try:
+        server = start_postgres()
+    except PgUnavailable as exc:
+        skip_or_fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    """The throwaway server's maintenance database (postgres), as a SQLAlchemy URL."""
+    return postgres_server.admin_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service_db_url(request, tmp_path):
+    """A fresh, empty database URL per test, once on each engine: a SQLite file in tmp_path,
+    or a new database on the session's PostgreSQL server (dropped after the test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'results.sqlite'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = server.create_database()
+    yield server.url(name)
+    server.drop_database(name)

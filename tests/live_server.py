@@ -43,8 +43,10 @@ def uvicorn_server(app) -> Iterator[str]:
 
 
 @contextmanager
-def flaky_server(fail_times: int, fail_status: int = 503) -> Iterator[tuple[str, list[int]]]:
-    """Answers fail_status fail_times, then 201 like the real service; yields (url, statuses)."""
+def flaky_server(fail_times: int, fail_status: int = 503,
+                 retry_after: str | None = None) -> Iterator[tuple[str, list[int]]]:
+    """Answers fail_status fail_times (with a Retry-After header when given), then 201 like the
+    real service; yields (url, statuses)."""
     statuses: list[int] = []
     lock = threading.Lock()
 
@@ -59,6 +61,8 @@ def flaky_server(fail_times: int, fail_status: int = 503) -> Iterator[tuple[str,
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            if status != 201 and retry_after is not None:
+                self.send_header("Retry-After", retry_after)
             self.end_headers()
             self.wfile.write(body)
 

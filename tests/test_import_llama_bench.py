@@ -172,6 +172,18 @@ def test_csv_gives_one_mean_row_per_test(files):
     assert {r.ep_options for r in rows} == {r.ep_options for r in json_rows}
 
 
+def test_csv_with_a_duplicated_column_is_refused_not_last_value_wins(files, tmp_path):
+    lines = files["csv"].read_text().splitlines()
+    header, first = lines[0].split(","), lines[1].split(",")
+    col = header.index("avg_ts")
+    path = tmp_path / "dup.csv"
+    path.write_text("\n".join([",".join(header + ["avg_ts"])]
+                              + [line + ",999999" for line in lines[1:]]) + "\n")
+    assert first[col]  # the real value the duplicate would have overwritten
+    with pytest.raises(EdgebenchError, match="column 'avg_ts' appears more than once"):
+        import_llama_bench(path)
+
+
 def test_jsonl_matches_json(files):
     a, b = import_llama_bench(files["json"]), import_llama_bench(files["jsonl"])
     assert [(r.config_id, r.rep, r.prefill_tok_s, r.decode_tok_s) for r in a] == \

@@ -1,5 +1,5 @@
-"""Quality rows at the upload service, for real: uvicorn on 127.0.0.1, SQLite in tmp_path, httpx
-and `edgebench upload` as clients. Same rules as result rows: all-or-nothing, idempotent, 4xx
+"""Quality rows at the upload service, for real: uvicorn on 127.0.0.1, on SQLite and on
+PostgreSQL (the `service_db_url` fixture), httpx and `edgebench upload` as clients. Same rules as result rows: all-or-nothing, idempotent, 4xx
 with {"errors": [...]} naming the line."""
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def _quality_rows():
 
 
 @pytest.fixture()
-def db_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'results.sqlite'}"
+def db_url(service_db_url) -> str:
+    return service_db_url
 
 
 @pytest.fixture()
@@ -67,8 +67,9 @@ def _read(text: str):
         return read_quality_rows(path)
 
 
-def _stored(url: str, **params) -> list:
-    response = httpx.get(f"{url}/api/quality.csv", params=params, timeout=60)
+def _stored(url: str, token: str, **params) -> list:
+    response = httpx.get(f"{url}/api/quality.csv", params=params, timeout=60,
+                         headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     return _read(response.text)
@@ -89,7 +90,7 @@ def test_upload_reupload_and_export_round_trip(service):
     again = _post(url, token, body)
     assert again.status_code == 200
     assert again.json() == {"run_ids": ["q" * 32], "rows": 6, "stored": 0, "duplicates": 6}
-    assert _stored(url) == rows
+    assert _stored(url, token) == rows
     assert _counts(url) == (0, 6)
     # one more problem in the same run: only it is new
     more = _post(url, token, _csv(rows + [humaneval_row(2, passed=True)]))
@@ -103,15 +104,15 @@ def test_multipart_upload(service, tmp_path):
     response = httpx.post(f"{url}/api/quality", headers={"Authorization": f"Bearer {token}"},
                           files={"file": ("quality.csv", path.read_bytes(), "text/csv")})
     assert response.status_code == 201, response.text
-    assert _stored(url) == _quality_rows()
+    assert _stored(url, token) == _quality_rows()
 
 
 def test_needs_a_valid_token(service):
-    url, _, _ = service
+    url, token, _ = service
     body = _csv(_quality_rows())
     assert _post(url, None, body).status_code == 401
     assert _post(url, "not-a-token", body).status_code == 403
-    assert _stored(url) == []
+    assert _stored(url, token) == []
 
 
 def _replace(text: str, column: str, value: str, row: int = 0) -> str:
@@ -142,7 +143,7 @@ def test_a_bad_cell_rejects_the_whole_upload_naming_its_line(service, column, va
     assert error["line"] == 3 and needle in error["message"], error
     assert error["column"] in (column, None)
     assert "\n" not in error["message"]
-    assert _stored(url) == [] and _counts(url) == (0, 0)  # the good rows were not stored either
+    assert _stored(url, token) == [] and _counts(url) == (0, 0)  # the good rows were not stored either
 
 
 def test_malformed_and_mismatched_files(service):
@@ -167,7 +168,7 @@ def test_malformed_and_mismatched_files(service):
     assert results.status_code == 422 and "/api/results" in results.text
     wrong_way = _post(url, token, text, endpoint="/api/results")
     assert wrong_way.status_code == 422 and "/api/quality" in wrong_way.text
-    assert _stored(url) == [] and _counts(url) == (0, 0)
+    assert _stored(url, token) == [] and _counts(url) == (0, 0)
 
 
 def test_encoding_content_type_and_limits(db_url):
@@ -182,7 +183,7 @@ def test_encoding_content_type_and_limits(db_url):
         big = _csv([humaneval_row(i, passed=True) for i in range(60)])
         assert len(big.encode()) > 20_000
         assert _post(url, token, big).status_code == 413
-        assert _stored(url) == []
+        assert _stored(url, token) == []
         assert _post(url, token, _csv(_quality_rows()[:5])).status_code == 201
 
 
@@ -194,7 +195,7 @@ def test_same_key_with_other_content_is_a_conflict(service):
     assert response.status_code == 409
     error = response.json()["errors"][0]
     assert error["line"] == 2 and "bits_per_byte" in error["message"]
-    assert len(_stored(url)) == 2  # the fp32 row was not stored either
+    assert len(_stored(url, token)) == 2  # the fp32 row was not stored either
 
 
 def test_export_neutralises_formulas_and_filters(service):
@@ -203,16 +204,20 @@ def test_export_neutralises_formulas_and_filters(service):
                       warnings="-2+3", run_id="e" * 32)
     other = corpus_row(host_fingerprint="2" * 16, cpu_model="Apple M2", run_id="f" * 32)
     assert _post(url, token, _csv([evil, other])).status_code == 201
-    text = httpx.get(f"{url}/api/quality.csv").text
+    text = httpx.get(f"{url}/api/quality.csv", headers={"Authorization": f"Bearer {token}"}).text
     cells = list(csv.DictReader(io.StringIO(text)))[0]
     assert (cells["model_id"], cells["cpu_model"], cells["warnings"]) == (
         "'=HYPERLINK(\"http://x\")", "'@SUM(1)", "'-2+3")
     assert cells["bits_per_byte"] == str(evil.bits_per_byte)  # numbers untouched
-    stored = sqlite3.connect(db_url.removeprefix("sqlite:///")).execute(
-        "select model_id from quality_rows order by id").fetchone()
-    assert stored == (evil.model_id,)
-    assert _stored(url, device="Apple M2") == [other] == _stored(url, device="2" * 16)
-    assert _stored(url, model="smollm2-135m-instruct") == [other]
+    store = Store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            stored = conn.execute(sa.text("select model_id from quality_rows order by id")).first()
+    finally:
+        store.dispose()
+    assert tuple(stored) == (evil.model_id,)
+    assert _stored(url, token, device="Apple M2") == [other] == _stored(url, token, device="2" * 16)
+    assert _stored(url, token, model="smollm2-135m-instruct") == [other]
 
 
 def test_the_database_refuses_a_second_copy_of_a_corpus_row(db_url):
@@ -237,7 +242,8 @@ def test_report_page_shows_stored_quality_beside_speed(service):
     speed = [make_row(run_id="1" * 32, variant=v, config_id=f"c/{v}") for v in ("int4", "int8")]
     assert _post(url, token, format_rows_csv(speed), endpoint="/api/results").status_code == 201
     assert _post(url, token, _csv([corpus_row("int4")])).status_code == 201
-    perf = html_tables(httpx.get(f"{url}/", timeout=120).text)["performance"]
+    page = httpx.get(f"{url}/", timeout=120, headers={"Authorization": f"Bearer {token}"})
+    perf = html_tables(page.text)["performance"]
     cells = {r["configuration"]: r["bits/byte prose-en"] for r in perf}
     assert cells == {"int4": f"{corpus_row().bits_per_byte:.3f}", "int8": "quality not measured"}
 
@@ -277,7 +283,8 @@ def test_upload_command_checks_quality_locally(service, tmp_path):
     assert _counts(url) == (0, 0)
 
 
-def test_an_older_database_gains_the_quality_table(db_url):
+def test_an_older_database_gains_the_quality_table(tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'old.sqlite'}"  # SQLite only: the file is edited directly
     Store(db_url).dispose()
     path = db_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:  # as made by an edgebench before quality rows

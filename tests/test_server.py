@@ -1,11 +1,12 @@
-"""The upload service for real: uvicorn on 127.0.0.1, SQLite in tmp_path, httpx as the client."""
+"""The upload service for real: uvicorn on 127.0.0.1, httpx as the client, on SQLite and on
+PostgreSQL (the `service_db_url` fixture of tests/conftest.py). Hostile input and load:
+tests/test_serve_hardening.py."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import io
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from bench.results.schema import COLUMNS
 from bench.results.writer import format_rows_csv
 from bench.results.read import read_rows
 from bench.cli.serve import register
-from bench.serve.storage import token_hash
+from bench.serve.storage import Store, token_hash
 from bench.results.validate import LIMITS, limit_for, numeric_columns
 from tests.live_server import uvicorn_server
 from tests.rowfactory import make_row
@@ -29,8 +30,20 @@ def _rows(n: int = 3, run_id: str = "1" * 32):
 
 
 @pytest.fixture()
-def db_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'results.sqlite'}"
+def db_url(service_db_url) -> str:
+    return service_db_url
+
+
+def _sql(db_url: str, query: str) -> list[tuple]:
+    """Rows of a query on the service's database, whichever engine it is."""
+    import sqlalchemy as sa
+
+    store = Store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(query))]
+    finally:
+        store.dispose()
 
 
 @pytest.fixture()
@@ -50,10 +63,14 @@ def _post(url: str, token: str | None, body: bytes | str,
     return httpx.post(f"{url}/api/results", content=data, headers=headers, timeout=60)
 
 
-def _stored(url: str) -> list:
-    response = httpx.get(f"{url}/api/results.csv", timeout=60)
+def _stored(url: str, token: str) -> list:
+    response = httpx.get(f"{url}/api/results.csv", headers=_auth(token), timeout=60)
     assert response.status_code == 200
     return _parse_csv(response.text)
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _parse_csv(text: str):
@@ -85,7 +102,7 @@ def test_csv_upload_then_export_round_trips(service):
     assert response.status_code == 201, response.text
     assert response.json() == {"run_ids": ["1" * 32, "2" * 32], "rows": 4, "stored": 4,
                                "duplicates": 0}
-    assert _stored(url) == rows
+    assert _stored(url, token) == rows
 
 
 def test_multipart_upload(service):
@@ -95,7 +112,7 @@ def test_multipart_upload(service):
                           files={"file": ("results.csv", format_rows_csv(rows), "text/csv")})
     assert response.status_code == 201, response.text
     assert response.json()["stored"] == 2
-    assert _stored(url) == rows
+    assert _stored(url, token) == rows
 
 
 def test_multipart_without_file_field_is_rejected(service):
@@ -117,23 +134,24 @@ def test_reupload_is_idempotent(service):
     more = _post(url, token, format_rows_csv(_rows(4)))
     assert more.status_code == 201
     assert more.json()["stored"] == 1 and more.json()["duplicates"] == 3
-    assert len(_stored(url)) == 4
+    assert len(_stored(url, token)) == 4
 
 
 def test_same_key_with_other_content_is_a_conflict(service):
     url, token, _ = service
     assert _post(url, token, format_rows_csv(_rows(2))).status_code == 201
-    changed = [make_row(run_id="1" * 32, rep=1, decode_tok_s=999.0), make_row(rep=3,
+    changed = [make_row(run_id="1" * 32, rep=1, decode_tok_s=195.0), make_row(rep=3,
                                                                                 run_id="1" * 32)]
     response = _post(url, token, format_rows_csv(changed))
     assert response.status_code == 409
+    assert "retry-after" not in response.headers  # a content conflict: no retry fixes it
     error = response.json()["errors"][0]
     assert error["line"] == 2 and "decode_tok_s" in error["message"]
-    assert len(_stored(url)) == 2  # rep 3 was not stored either
+    assert len(_stored(url, token)) == 2  # rep 3 was not stored either
 
 
 def test_missing_and_wrong_token(service):
-    url, _, _ = service
+    url, token, _ = service
     body = format_rows_csv(_rows(1))
     missing = _post(url, None, body)
     assert missing.status_code == 401
@@ -141,13 +159,12 @@ def test_missing_and_wrong_token(service):
     assert "token" in missing.json()["errors"][0]["message"]
     wrong = _post(url, "not-a-token", body)
     assert wrong.status_code == 403
-    assert _stored(url) == []
+    assert _stored(url, token) == []
 
 
 def test_token_is_stored_only_as_hash(service):
     _, token, db_url = service
-    path = db_url.removeprefix("sqlite:///")
-    dump = "\n".join(sqlite3.connect(path).iterdump())
+    dump = repr(_sql(db_url, "select * from upload_tokens"))
     assert token not in dump
     assert token_hash(token) in dump
 
@@ -155,7 +172,7 @@ def test_token_is_stored_only_as_hash(service):
 def _bad_upload(url: str, token: str, text: str, status: int = 422) -> list[dict]:
     response = _post(url, token, text)
     assert response.status_code == status, response.text
-    assert _stored(url) == []
+    assert _stored(url, token) == []
     return response.json()["errors"]
 
 
@@ -255,7 +272,7 @@ def test_non_utf8_and_wrong_content_type(service):
                  content_type="text/csv; charset=latin-1").status_code == 415
     assert _post(url, token, format_rows_csv(_rows(1)),
                  content_type="application/json").status_code == 415
-    assert _stored(url) == []
+    assert _stored(url, token) == []
 
 
 def test_size_and_row_limits(db_url):
@@ -286,7 +303,7 @@ def test_formula_cells_are_neutralised_on_export_only(service):
                    cpu_model="@SUM(1+1)", energy_warning="-2+3", os_release="\tx",
                    cpu_temp_c_before=-5.0, run_id="3" * 32)
     assert _post(url, token, format_rows_csv([row])).status_code == 201
-    text = httpx.get(f"{url}/api/results.csv").text
+    text = httpx.get(f"{url}/api/results.csv", headers=_auth(token)).text
     cells = _cells(text)[0]
     assert cells["warnings"] == "'=HYPERLINK(\"http://x\",\"y\")"
     assert cells["model_id"] == "'+cmd|' /C calc'!A0"
@@ -294,9 +311,8 @@ def test_formula_cells_are_neutralised_on_export_only(service):
     assert cells["energy_warning"] == "'-2+3"
     assert cells["os_release"] == "'\tx"
     assert cells["cpu_temp_c_before"] == "-5.0"  # numbers untouched
-    stored = sqlite3.connect(db_url.removeprefix("sqlite:///")).execute(
-        "select warnings, model_id from results").fetchone()
-    assert stored == (row.warnings, row.model_id)  # stored as given
+    stored = _sql(db_url, "select warnings, model_id from results")
+    assert stored == [(row.warnings, row.model_id)]  # stored as given
 
 
 def test_export_filters(service):
@@ -308,7 +324,8 @@ def test_export_filters(service):
     assert _post(url, token, format_rows_csv([a, b])).status_code == 201
 
     def get(**params):
-        return _parse_csv(httpx.get(f"{url}/api/results.csv", params=params).text)
+        return _parse_csv(httpx.get(f"{url}/api/results.csv", params=params,
+                                    headers=_auth(token)).text)
     assert get(device="Apple M2") == [a]
     assert get(device="2" * 16) == [b]
     assert get(model="m1") == [a]
@@ -325,7 +342,7 @@ def test_report_uses_the_callable(db_url):
     token = server.create_token(db_url, "t")
     with uvicorn_server(server.create_app(db_url, report_html=render)) as url:
         _post(url, token, format_rows_csv(_rows(2)))
-        page = httpx.get(f"{url}/")
+        page = httpx.get(f"{url}/", headers=_auth(token))
     assert page.status_code == 200 and page.text == "<html>custom report</html>"
     assert seen[-1] == _rows(2)
 
@@ -336,7 +353,7 @@ def test_report_fallback_escapes_html(db_url, monkeypatch):
     evil = make_row(model_id="<script>alert(1)</script>", cpu_model="<img src=x onerror=1>")
     with uvicorn_server(server.create_app(db_url)) as url:
         _post(url, token, format_rows_csv([evil]))
-        page = httpx.get(f"{url}/")
+        page = httpx.get(f"{url}/", headers=_auth(token))
     assert page.status_code == 200
     assert "<script>" not in page.text and "<img" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
@@ -347,7 +364,7 @@ def test_report_fallback_escapes_html(db_url, monkeypatch):
 def test_report_falls_back_when_the_renderer_fails(db_url):
     def broken(rows):
         raise RuntimeError("boom")
-    with uvicorn_server(server.create_app(db_url, report_html=broken)) as url:
+    with uvicorn_server(server.create_app(db_url, report_html=broken, public_read=True)) as url:
         page = httpx.get(f"{url}/")
     assert page.status_code == 200 and "edgebench results" in page.text
 
@@ -377,8 +394,9 @@ def test_cli_modules_do_not_import_heavy_packages():
 
 
 def test_tokens_never_look_like_command_line_options(tmp_path):
-    from bench.serve.app import create_token
-
-    db = f"sqlite:///{tmp_path / 'tokens.sqlite'}"
-    # one in 64 token_urlsafe values starts with "-"; 200 draws would hit it almost surely
-    assert all(not create_token(db, f"t{i}").startswith("-") for i in range(200))
+    store = Store(f"sqlite:///{tmp_path / 'tokens.sqlite'}")
+    try:
+        # one in 64 token_urlsafe values starts with "-"; 200 draws would hit it almost surely
+        assert all(not store.create_token(f"t{i}").startswith("-") for i in range(200))
+    finally:
+        store.dispose()

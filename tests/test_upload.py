@@ -168,12 +168,12 @@ def test_retries_transient_failures(results):
     assert err.getvalue().count("retrying in") == 2
 
 
-def test_gives_up_after_three_retries(results):
+def test_gives_up_after_four_retries(results):
     with flaky_server(fail_times=99, fail_status=502) as (url, statuses):
-        with pytest.raises(EdgebenchError, match="answered 502 after 4 attempts"):
+        with pytest.raises(EdgebenchError, match="answered 502 after 5 attempts"):
             upload.upload_file(results, url, "t", yes=True, backoff_s=0.01,
                                stdout=io.StringIO(), stderr=io.StringIO())
-    assert statuses == [502] * 4
+    assert statuses == [502] * 5
 
 
 def test_connection_errors_are_retried(results):
@@ -181,12 +181,12 @@ def test_connection_errors_are_retried(results):
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     slept = []
     try:
-        with pytest.raises(EdgebenchError, match="cannot reach .* after 4 attempts"):
+        with pytest.raises(EdgebenchError, match="cannot reach .* after 5 attempts"):
             upload.post_with_retry(f"{url}/api/results", b"x", "t", backoff_s=0.5,
                                    sleep=slept.append)
     finally:
         sock.close()
-    assert slept == [0.5, 1.0, 2.0]
+    assert slept == [0.5, 1.0, 2.0, 4.0]
 
 
 def test_client_errors_are_not_retried(results):

@@ -1,30 +1,38 @@
-"""Validation of a results CSV before it is uploaded or stored: schema first, plausibility second.
+"""What a well-typed result row may still get wrong: plausibility limits, text cells a
+spreadsheet or parser would trip on, and fields that contradict each other.
 
-The schema's own strict reader (`bench.read.iter_rows`) decides what is valid, so the rules live
-in one place; this module only turns its first error into row-level detail, and adds plausibility
-limits the schema cannot know (a row can be well-typed and still absurd).
+The schema (bench/results/schema.py) decides what is well-typed; the upload service checks an
+upload cell by cell with it as a stream (bench/serve/checks.py), then row by row with
+`row_errors`; the upload client runs `check_rows` on the file before sending anything.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
 import re
-import tempfile
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from functools import cache
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from bench.results import read, schema
-from bench.results.migrate import header_version, migrate
-from bench.errors import EdgebenchError
+from bench.results import schema
 from bench.results.schema import COLUMNS, SCHEMA_VERSION, ResultRow
 
-MAX_REPORTED_ERRORS = 50
+MAX_REPORTED_ERRORS = 50  # an answer lists this many problems, then counts the rest
+FUTURE_SKEW = timedelta(minutes=10)  # a device clock this far ahead is still believed
+RATE_REL_TOL = 0.05  # a rate and its own tokens / seconds agree at least this well
+MAX_JSON_DEPTH = 8  # ep_options is a flat object of settings; deeper is not ours
+MAX_JSON_CHARS = 65_536
+# C0 control characters but tab and newline, and DEL: edgebench writes none; a bare CR splits
+# a row in many readers and hides what follows it from the formula check.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+ENERGY_VALUES = ("sampling_interval_s", "idle_power_w", "prefill_energy_j", "prefill_energy_net_j",
+                 "decode_energy_j", "decode_energy_net_j", "prefill_j_per_tok",
+                 "decode_j_per_tok", "prefill_avg_power_w", "decode_avg_power_w")
+ESTIMATE_ONLY = ("prefill_j_per_tok_low", "prefill_j_per_tok_high", "decode_j_per_tok_low",
+                 "decode_j_per_tok_high", "energy_basis")
 
 
 @dataclass(frozen=True)
@@ -68,14 +76,24 @@ LIMITS: tuple[Limit, ...] = (
 _NUMERIC_KINDS = ("int", "float")
 
 
+@cache
 def numeric_columns() -> tuple[str, ...]:
     return tuple(c for c in COLUMNS if schema.TYPES[c].split()[0] in _NUMERIC_KINDS)
 
 
+@cache
 def text_columns() -> tuple[str, ...]:
     return tuple(c for c in COLUMNS if schema.TYPES[c].split()[0] == "str")
 
 
+@cache
+def _numeric_limits() -> tuple[tuple[str, Limit], ...]:
+    """(column, limit) of every numeric column; a column without one is unbounded."""
+    unbounded = Limit("", -math.inf, math.inf, "")
+    return tuple((c, limit_for(c) or unbounded) for c in numeric_columns())
+
+
+@cache
 def limit_for(column: str) -> Limit | None:
     exact = [lim for lim in LIMITS if lim.match == column]
     if exact:
@@ -112,49 +130,192 @@ class Checked:
     error_count: int = 0
 
 
-def plausibility_errors(rows: Sequence[ResultRow], first_line: int = 2) -> list[RowError]:
-    """Range and format checks on rows the schema already accepted."""
+def row_errors(row: ResultRow, line: int, now: datetime | None = None) -> list[RowError]:
+    """Everything wrong with one schema-valid row but control characters (control_errors;
+    the upload service finds those in the raw record); `now` (UTC) bounds its timestamps."""
     errors: list[RowError] = []
-    numeric = numeric_columns()
-    for offset, row in enumerate(rows):
-        line = first_line + offset
-        for column in numeric:
-            value = getattr(row, column)
-            if value is None:
-                continue
-            if isinstance(value, float) and not math.isfinite(value):
-                errors.append(RowError(line, column, f"{value} is not a finite number"))
-                continue
-            lim = limit_for(column)
-            if lim is not None and not lim.low <= value <= lim.high:
-                errors.append(RowError(line, column, f"{value!r} is outside the plausible range "
-                                                     f"[{lim.low:g}, {lim.high:g}] ({lim.why})"))
-        errors.extend(_text_errors(row, line))
+    for column, lim in _numeric_limits():
+        value = getattr(row, column)
+        if value is None or lim.low <= value <= lim.high:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.append(RowError(line, column, f"{value} is not a finite number"))
+        else:
+            errors.append(RowError(line, column, f"{value!r} is outside the plausible range "
+                                                 f"[{lim.low:g}, {lim.high:g}] ({lim.why})"))
+    errors += _text_errors(row, line)
+    errors += timestamp_errors(row.started_utc, row.finished_utc, line, now)
+    if not errors:  # contradictions only mean something between plausible values
+        errors += consistency_errors(row, line)
     return errors
+
+
+def plausibility_errors(rows: Sequence[ResultRow], first_line: int = 2,
+                        now: datetime | None = None) -> list[RowError]:
+    """row_errors and control_errors of every row, the first at CSV line `first_line`."""
+    return [e for offset, row in enumerate(rows) for line in (first_line + offset,)
+            for e in control_errors(row, text_columns(), line) + row_errors(row, line, now)]
+
+
+def control_errors(row: Any, columns: Sequence[str], line: int) -> list[RowError]:
+    values = [getattr(row, c) for c in columns]
+    if not CONTROL_CHARS.search("".join(v for v in values if isinstance(v, str))):
+        return []
+    errors = []
+    for column in columns:
+        value = getattr(row, column)
+        found = CONTROL_CHARS.search(value) if isinstance(value, str) else None
+        if found:
+            errors.append(RowError(line, column, control_message(found.group())))
+    return errors
+
+
+def control_message(char: str) -> str:
+    what = "a carriage return (\\r)" if char == "\r" else f"control character U+{ord(char):04X}"
+    return f"contains {what}; edgebench writes none (tab and newline are the only ones allowed)"
+
+
+def parse_utc(text: str) -> datetime:
+    """RFC 3339 as edgebench writes it (trailing Z); a time without offset is taken as UTC."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def timestamp_errors(started: str, finished: str, line: int,
+                     now: datetime | None = None) -> list[RowError]:
+    """Both RFC 3339, the finish not before the start, neither in the future."""
+    errors, parsed = [], {}
+    for column, text in (("started_utc", started), ("finished_utc", finished)):
+        try:
+            parsed[column] = parse_utc(text)
+        except ValueError:
+            errors.append(RowError(line, column, f"{text!r} is not an RFC 3339 timestamp"))
+    if errors:
+        return errors
+    latest = (now or datetime.now(timezone.utc)) + FUTURE_SKEW
+    for column, value in parsed.items():
+        if value > latest:
+            errors.append(RowError(line, column, f"{value.isoformat()} is in the future (the "
+                                                 "device clock is wrong; fix it and re-run)"))
+    if parsed["finished_utc"] < parsed["started_utc"]:
+        errors.append(RowError(line, "finished_utc", "is before started_utc"))
+    return errors
+
+
+def json_object_error(text: str) -> str | None:
+    """Why `text` is not a small JSON object, or None; never recurses deeply (a RecursionError
+    in json.loads would be a 500)."""
+    if len(text) > MAX_JSON_CHARS:
+        return f"is longer than {MAX_JSON_CHARS} characters"
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _json_depth(text) > MAX_JSON_DEPTH:
+        return f"is nested deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return "is not valid JSON"
+    return None if isinstance(value, dict) else "is not a JSON object"
+
+
+def _json_depth(text: str) -> int:
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _text_errors(row: ResultRow, line: int) -> list[RowError]:
     errors: list[RowError] = []
-    for column in ("started_utc", "finished_utc"):
-        try:
-            datetime.fromisoformat(getattr(row, column))
-        except ValueError:
-            errors.append(RowError(line, column, f"{getattr(row, column)!r} is not an RFC 3339 "
-                                                 "timestamp"))
     if row.weights is not None and row.weights not in ("real", "synthetic"):
         errors.append(RowError(line, "weights", f"{row.weights!r} is neither real nor synthetic"))
-    try:
-        json.loads(row.ep_options)
-    except ValueError:
-        errors.append(RowError(line, "ep_options", "is not valid JSON"))
+    problem = json_object_error(row.ep_options)
+    if problem:
+        errors.append(RowError(line, "ep_options", problem))
     if row.itl_samples_s:
-        try:
-            samples = [float(t) for t in row.itl_samples_s.split()]
+        try:  # map and min/max/sum in C: a row holds a hundred samples or more
+            samples = list(map(float, row.itl_samples_s.split()))
+            ok = (not samples or (min(samples) >= 0 and max(samples) <= 1e6
+                                  and math.isfinite(sum(samples))))
         except ValueError:
-            samples = [math.nan]
-        if not all(math.isfinite(s) and 0 <= s <= 1e6 for s in samples):
+            ok = False
+        if not ok:
             errors.append(RowError(line, "itl_samples_s", "must be space-separated non-negative "
                                                           "seconds"))
+    return errors
+
+
+def consistency_errors(row: ResultRow, line: int) -> list[RowError]:
+    """Fields that contradict each other: a rate its own tokens and seconds do not give, more
+    tokens than asked for, percentiles out of order, energy columns the method cannot have."""
+    errors: list[RowError] = []
+    # prefill: n_prompt / prefill_s; decode: the runner counts the 2nd+ tokens over the decode
+    # window, llama-bench all of them, so anything between the two is consistent
+    for rate, seconds, low, high, tokens in (
+            ("prefill_tok_s", "prefill_s", row.n_prompt, row.n_prompt, "n_prompt"),
+            ("decode_tok_s", "decode_s", row.n_generated - 1, row.n_generated, "n_generated")):
+        value, span = getattr(row, rate), getattr(row, seconds)
+        if value is None:
+            continue
+        if not span:
+            errors.append(RowError(line, rate, f"is given without {seconds}; a rate needs the "
+                                               "time it was measured over"))
+        elif not low / span * (1 - RATE_REL_TOL) <= value <= high / span * (1 + RATE_REL_TOL):
+            errors.append(RowError(line, rate, f"{value!r} does not follow from {tokens} "
+                                               f"{getattr(row, tokens)} over {seconds} {span!r} "
+                                               f"(expected {low / span:.4g} to {high / span:.4g})"))
+    if row.n_generated > row.n_gen_requested:
+        errors.append(RowError(line, "n_generated", f"{row.n_generated} is more than "
+                                                    f"n_gen_requested {row.n_gen_requested}"))
+    for a, b in (("itl_p50_s", "itl_p90_s"), ("itl_p90_s", "itl_p99_s")):
+        lo, hi = getattr(row, a), getattr(row, b)
+        if lo is not None and hi is not None and lo > hi:
+            errors.append(RowError(line, a, f"{lo!r} is above {b} {hi!r}"))
+    return errors + _energy_errors(row, line)
+
+
+def _energy_errors(row: ResultRow, line: int) -> list[RowError]:
+    method = row.energy_method
+    estimate = method.startswith("estimate")
+    if method == "none":
+        return [RowError(line, c, f"is {getattr(row, c)!r} but energy_method none measured "
+                                  "nothing") for c in ENERGY_VALUES + ESTIMATE_ONLY
+                if getattr(row, c) is not None]
+    errors: list[RowError] = []
+    if not estimate:
+        errors += [RowError(line, c, f"is set, but only an estimate has bounds and a basis "
+                                     f"(energy_method {method} measured)")
+                   for c in ESTIMATE_ONLY if getattr(row, c) is not None]
+        if row.energy_warning and "estimate" in row.energy_warning.lower():
+            errors.append(RowError(line, "energy_warning", f"speaks of an estimate, but "
+                                                           f"energy_method {method} measured"))
+    for phase, tokens in (("prefill", row.n_prompt), ("decode", row.n_generated - 1)):
+        per_tok = getattr(row, f"{phase}_j_per_tok")
+        low, high = getattr(row, f"{phase}_j_per_tok_low"), getattr(row, f"{phase}_j_per_tok_high")
+        if per_tok is not None and low is not None and high is not None and not (
+                low * (1 - 1e-6) <= per_tok <= high * (1 + 1e-6)):
+            errors.append(RowError(line, f"{phase}_j_per_tok", f"{per_tok!r} is outside the "
+                                   f"estimate's bounds [{low!r}, {high!r}]"))
+        gross, net = getattr(row, f"{phase}_energy_j"), getattr(row, f"{phase}_energy_net_j")
+        if per_tok is not None and gross is not None and tokens > 0 and not math.isclose(
+                per_tok, gross / tokens, rel_tol=1e-3, abs_tol=1e-12):
+            errors.append(RowError(line, f"{phase}_j_per_tok", f"{per_tok!r} is not "
+                                   f"{phase}_energy_j / tokens = {gross / tokens:.6g}"))
+        if gross is not None and net is not None and net > gross + 1e-9 * abs(gross):
+            errors.append(RowError(line, f"{phase}_energy_net_j", f"{net!r} is more than the "
+                                                                  f"gross {gross!r}"))
     return errors
 
 
@@ -173,100 +334,17 @@ def duplicate_key_errors(rows: Sequence[ResultRow], first_line: int = 2) -> list
     return errors
 
 
-def check_csv_bytes(data: bytes, *, max_rows: int) -> Checked:
-    """Validates an uploaded CSV with the schema's reader, then plausibility and duplicate keys."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return failed(400, [RowError(line, None, "the upload is not UTF-8 text; send the results "
-                                                  "CSV exactly as edgebench wrote it")])
-    rows: list[ResultRow] = []
-    with tempfile.TemporaryDirectory(prefix="edgebench-upload-") as tmp:
-        path = Path(tmp) / "upload.csv"
-        path.write_bytes(data)
-        try:
-            for row in read.iter_rows(path):
-                rows.append(row)
-                if len(rows) > max_rows:
-                    return failed(413, [RowError(None, None, f"more than {max_rows} rows; split "
-                                                              "the file and upload the parts")])
-        except EdgebenchError as exc:
-            message = str(exc).replace(str(path), "upload")
-            return failed(422, _detailed_errors(text) or [RowError(None, None, message)])
-    errors = plausibility_errors(rows) + duplicate_key_errors(rows)
-    if errors:
-        return failed(422, errors)
-    return Checked(rows=tuple(rows), errors=(), status=200)
-
-
-def failed(status: int, errors: list[RowError]) -> Checked:
+def failed(status: int, errors: list[RowError], error_count: int | None = None) -> Checked:
     """The first errors in line order, their count, and no rows: all or nothing."""
     errors.sort(key=lambda e: (e.line or 0))
     return Checked(rows=(), errors=tuple(errors[:MAX_REPORTED_ERRORS]), status=status,
-                   error_count=len(errors))
+                   error_count=len(errors) if error_count is None else error_count)
 
 
-_LINE_PREFIX = re.compile(r"^line \d+: ")
-
-
-def _detailed_errors(text: str) -> list[RowError]:
-    """Every row-level error (the reader stops at the first), with the schema's own cell rules."""
-    try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        return [RowError(None, None, f"not valid CSV: {exc}")]
-    if not records:
-        return [RowError(None, None, "the upload is empty; it holds no results")]
-    header = records[0]
-    version = header_version(header)
-    if version is None:
-        missing = [c for c in COLUMNS if c not in header]
-        extra = [c for c in header if c not in COLUMNS]
-        doubled = sorted({c for c in header if header.count(c) > 1})
-        errors = [RowError(1, c, f"missing column (results schema v{SCHEMA_VERSION})") for c in missing]
-        errors += [RowError(1, c, f"unknown column (results schema v{SCHEMA_VERSION})") for c in extra]
-        errors += [RowError(1, c, "column appears more than once") for c in doubled]
-        return errors
-    errors = []
-    for lineno, cells in enumerate(records[1:], start=2):
-        if len(cells) != len(header):
-            errors.append(RowError(lineno, None, f"{len(cells)} cells for {len(header)} columns "
-                                                 "(truncated or malformed row)"))
-            continue
-        try:
-            values = migrate(dict(zip(header, cells)), lineno)
-        except EdgebenchError as exc:
-            errors.append(RowError(lineno, "schema_version", _LINE_PREFIX.sub("", str(exc))))
-            continue
-        for column in COLUMNS:
-            try:
-                schema.parse_cell(column, values[column], lineno)
-            except EdgebenchError as exc:
-                errors.append(RowError(lineno, column, _LINE_PREFIX.sub("", str(exc))))
-    return errors
-    for lineno, cells in enumerate(records[1:], start=2):
-        if len(cells) != len(header):
-            errors.append(RowError(lineno, None, f"{len(cells)} cells for {len(header)} columns "
-                                                 "(truncated or malformed row)"))
-            continue
-        values = dict(zip(header, cells))
-        for column in COLUMNS:
-            try:
-                value = schema.parse_cell(column, values[column], lineno)
-            except EdgebenchError as exc:
-                errors.append(RowError(lineno, column, _LINE_PREFIX.sub("", str(exc))))
-                continue
-            if column == "schema_version" and value != SCHEMA_VERSION:
-                errors.append(RowError(lineno, column, f"schema_version {value} is not supported "
-                                                       f"(this server reads v{SCHEMA_VERSION})"))
-    return errors
-
-
-def check_rows(rows: Iterable[ResultRow]) -> list[RowError]:
+def check_rows(rows: Iterable[ResultRow], now: datetime | None = None) -> list[RowError]:
     """Plausibility and duplicate keys for rows read locally (the upload client's pre-flight)."""
     listed = list(rows)
-    return plausibility_errors(listed) + duplicate_key_errors(listed)
+    return plausibility_errors(listed, now=now) + duplicate_key_errors(listed)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

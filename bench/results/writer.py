@@ -1,4 +1,10 @@
-"""Writing result rows: an append-only, fsync-per-row CSV file, and CSV text for exports."""
+"""Writing result rows: an append-only, fsync-per-row CSV file, and CSV text for exports.
+
+Rows end in "\n". Python's csv module quotes a cell only for the delimiter, the quote and the
+characters of the line terminator, so a cell holding a bare "\r" would go out unquoted and
+split the row in every reader (and hide what follows it from the formula check of exports);
+`_RowWriter` quotes every cell of such a row.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,31 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from bench.errors import EdgebenchError
-from bench.results.schema import COLUMNS, SCHEMA_VERSION, ResultRow, format_cell
+from bench.results.schema import COLUMNS, SCHEMA_VERSION, format_cell
 
 
-def format_rows_csv(rows: Iterable[ResultRow], columns: Sequence[str] = COLUMNS) -> str:
-    """CSV text of rows; `columns` serves other row kinds (quality rows)."""
+class _RowWriter:
+    """csv.writer for "\n"-terminated rows that also quotes a cell holding "\r"."""
+
+    def __init__(self, stream: Any) -> None:
+        self._plain = csv.writer(stream, lineterminator="\n")
+        self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, cells: Sequence[str]) -> None:
+        if any("\r" in cell for cell in cells):
+            self._quoted.writerow(cells)
+        else:
+            self._plain.writerow(cells)
+
+
+def format_rows_csv(rows: Iterable[Any], columns: Sequence[str] = COLUMNS,
+                    header: bool = True) -> str:
+    """CSV text of rows; `columns` serves other row kinds (quality rows); without the header
+    for the later chunks of a streamed export."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
+    writer = _RowWriter(buf)
+    if header:
+        writer.writerow(columns)
     for row in rows:
         writer.writerow([format_cell(getattr(row, c)) for c in columns])
     return buf.getvalue()
@@ -56,7 +79,7 @@ class ResultWriter:
             self._file = open(path, "a", newline="", encoding="utf-8")
         except OSError as exc:
             raise EdgebenchError(f"cannot write results to {path}: {exc.strerror}") from None
-        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer = _RowWriter(self._file)
         if new:
             self._writer.writerow(self._columns)
             self._sync()

@@ -1,51 +1,46 @@
-"""The upload service: FastAPI over SQLAlchemy, run by uvicorn (`edgebench serve`).
+"""The upload service: FastAPI over the store (bench/serve/storage.py), run by uvicorn
+(`edgebench serve`). The service is documented for its users in docs/serve.md.
 
-Writes need a bearer token; reads are public. Uploads are validated by the schema's own reader
-plus plausibility limits (bench.validate), stored all-or-nothing and idempotently on
-(run_id, config_id, rep). Status codes: 201 when rows were stored, 200 when every row was
-already stored (the body's "duplicates" says how many), 4xx with {"errors": [...]} otherwise.
-Quality rows (POST /api/quality, GET /api/quality.csv) follow the same rules with the quality
-reader (bench/serve/quality.py), keyed on QUALITY_KEY.
+Uploads need a token, reads too unless the app is made with public_read. An upload is checked
+as a stream (bench/serve/checks.py) and stored all-or-nothing and idempotently: 201 when rows
+were stored, 200 when every row was already there ("duplicates" says how many), 4xx with
+{"errors": [{"line", "column", "message"}], "error_count"} otherwise, nothing stored. A busy
+store answers 503 with Retry-After, rows for a run another token created 403. Reads come in
+pages by id (GET /api/results, /api/quality) or as one streamed CSV export. Request limits
+(size, body time, uploads at once) are bench/serve/limits.py; tokens and page headers
+bench/serve/security.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import math
 import statistics
 from collections import defaultdict
 from contextlib import asynccontextmanager
-from typing import Any, Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Sequence
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from bench.results.quality import QUALITY_COLUMNS, QualityRow
-from bench.results.schema import ResultRow
+from bench.results.schema import COLUMNS, ResultRow
+from bench.results.validate import MAX_REPORTED_ERRORS, RowError, neutralise_formulas, parse_utc
 from bench.results.writer import format_rows_csv
 from bench.serve import quality as q
-from bench.serve.storage import Store, StoreOutcome
-from bench.results.validate import (MAX_REPORTED_ERRORS, RowError, check_csv_bytes, neutralise_formulas)
+from bench.serve.checks import check_quality_upload, check_results_upload
+from bench.serve.limits import Limits, RequestLimits
+from bench.serve.security import (BASE_HEADERS, HttpProblem, authorise, html_headers, problem)
+from bench.serve.storage import RowFilter, RunNotYours, Store, StoreBusy, StoreOutcome
 
 ReportHtml = Callable[[list[ResultRow]], str]
 _CSV_TYPES = ("text/csv", "application/csv", "text/plain")
-
-
-class HttpProblem(Exception):
-    """Turned into {"errors": [...]} with its status by the app's exception handler."""
-
-    def __init__(self, status: int, errors: Sequence[RowError], headers: dict[str, str] | None = None,
-                 error_count: int | None = None) -> None:
-        super().__init__(errors[0].message if errors else str(status))
-        self.status = status
-        self.errors = list(errors)
-        self.headers = headers or {}
-        self.error_count = error_count if error_count is not None else len(errors)
-
-
-def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> HttpProblem:
-    return HttpProblem(status, [RowError(None, None, message)], headers)
+PAGE_ROWS = 1000  # a page's default size
+MAX_PAGE_ROWS = 10_000
+EXPORT_CHUNK_ROWS = 5000  # rows per read transaction of a streamed export
 
 
 def create_token(db_url: str, name: str) -> str:
@@ -58,9 +53,14 @@ def create_token(db_url: str, name: str) -> str:
 
 
 def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int = 100_000,
-               report_html: ReportHtml | None = None) -> FastAPI:
-    """Everything the app needs is built here, so tests can run several apps side by side."""
+               report_html: ReportHtml | None = None, public_read: bool = False,
+               body_timeout_s: float = 60.0, max_concurrent_uploads: int = 16,
+               max_upload_bytes_in_flight: int = 32_000_000,
+               clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """Everything the app needs is built here, so tests can run several apps side by side;
+    `clock` (UTC) is what "in the future" is measured against."""
     store = Store(db_url)
+    now = clock or (lambda: datetime.now(timezone.utc))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -70,117 +70,158 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
     app = FastAPI(title="edgebench results", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.store = store
+    app.add_middleware(RequestLimits, limits=Limits(  # type: ignore[arg-type]
+        max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s,
+        max_concurrent_uploads=max_concurrent_uploads,
+        max_upload_bytes_in_flight=max(max_upload_bytes_in_flight, max_body_bytes)))
 
     @app.exception_handler(HttpProblem)
     async def _on_problem(_request: Request, exc: HttpProblem) -> JSONResponse:
         body: dict[str, Any] = {"errors": [e.as_dict() for e in exc.errors[:MAX_REPORTED_ERRORS]]}
         if exc.error_count > len(body["errors"]):
             body["error_count"] = exc.error_count
-        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+        return JSONResponse(body, status_code=exc.status, headers={**BASE_HEADERS, **exc.headers})
+
+    def reader(request: Request, browser: bool = False) -> None:
+        authorise(store, request.headers.get("authorization"), writing=False,
+                  public_read=public_read, browser=browser)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "rows": store.count_rows(),
                 "quality_rows": store.count_quality_rows()}
 
-    async def receive(request: Request) -> tuple[int, bytes]:
-        """The uploader's token id and the CSV bytes, within the size limit."""
-        token_id = await run_in_threadpool(_authorise, store, request.headers.get("authorization"))
-        body = await _read_body(request, max_body_bytes)
-        return token_id, await _csv_payload(request, body, max_body_bytes)
-
-    async def stored(rows: Sequence[Any], store_fn: Callable[..., StoreOutcome],
-                     token_id: int) -> JSONResponse:
-        try:
-            outcome = await run_in_threadpool(store_fn, rows, token_id)
-        except sa.exc.IntegrityError:  # a concurrent upload of the same run won the race
-            outcome = await run_in_threadpool(store_fn, rows, token_id)
-        if outcome.conflicts:
-            raise HttpProblem(409, [RowError(index + 2, None, msg)
-                                    for index, msg in outcome.conflicts],
-                              error_count=len(outcome.conflicts))
-        run_ids = sorted({row.run_id for row in rows})
-        payload = {"run_ids": run_ids, "rows": len(rows), "stored": outcome.stored,
-                   "duplicates": outcome.duplicates}
-        return JSONResponse(payload, status_code=201 if outcome.stored else 200)
+    async def upload(request: Request, check: Callable[..., Any],
+                     store_fn: Callable[..., StoreOutcome]) -> JSONResponse:
+        token_id = await run_in_threadpool(authorise, store, request.headers.get("authorization"),
+                                           writing=True)
+        data = await _csv_payload(request, await request.body(), max_body_bytes)
+        checked = await run_in_threadpool(check, data, max_rows=max_rows, now=now())
+        del data
+        if checked.errors:
+            raise HttpProblem(checked.status, checked.errors, error_count=checked.error_count)
+        return await _stored(checked.rows, store_fn, token_id)
 
     @app.post("/api/results")
     async def post_results(request: Request) -> JSONResponse:
-        token_id, data = await receive(request)
-        if q.payload_is_quality(data):
-            raise _problem(422, "this is a quality CSV (edgebench quality); POST it to "
-                                "/api/quality")
-        checked = await run_in_threadpool(check_csv_bytes, data, max_rows=max_rows)
-        if checked.errors:
-            raise HttpProblem(checked.status, checked.errors, error_count=checked.error_count)
-        return await stored(checked.rows, store.store_rows, token_id)
+        return await upload(request, check_results_upload, store.store_rows)
 
     @app.post("/api/quality")
     async def post_quality(request: Request) -> JSONResponse:
-        token_id, data = await receive(request)
-        checked = await run_in_threadpool(q.check_quality_bytes, data, max_rows=max_rows)
-        if checked.errors:
-            raise HttpProblem(checked.status, checked.errors, error_count=checked.error_count)
-        return await stored(checked.rows, store.store_quality_rows, token_id)
+        return await upload(request, check_quality_upload, store.store_quality_rows)
+
+    @app.get("/api/results")
+    def page_results(request: Request) -> Response:
+        reader(request)
+        return _page(request, store.page_rows, COLUMNS, neutralise_formulas)
+
+    @app.get("/api/quality")
+    def page_quality(request: Request) -> Response:
+        reader(request)
+        return _page(request, store.page_quality_rows, QUALITY_COLUMNS, q.neutralise_formulas)
 
     @app.get("/api/results.csv")
-    def export_csv(device: str | None = None, model: str | None = None) -> Response:
-        rows = [neutralise_formulas(r) for r in store.query_rows(device=device, model=model)]
-        return _csv_response(format_rows_csv(rows), "edgebench-results.csv")
+    def export_csv(request: Request) -> Response:
+        reader(request)
+        chunks = store.iter_rows(_filters(request), chunk=EXPORT_CHUNK_ROWS)
+        return _export(chunks, COLUMNS, neutralise_formulas, "edgebench-results.csv")
 
     @app.get("/api/quality.csv")
-    def export_quality_csv(device: str | None = None, model: str | None = None) -> Response:
-        rows = [q.neutralise_formulas(r)
-                for r in store.query_quality_rows(device=device, model=model)]
-        return _csv_response(format_rows_csv(rows, QUALITY_COLUMNS), "edgebench-quality.csv")
+    def export_quality_csv(request: Request) -> Response:
+        reader(request)
+        chunks = store.iter_quality_rows(_filters(request), chunk=EXPORT_CHUNK_ROWS)
+        return _export(chunks, QUALITY_COLUMNS, q.neutralise_formulas, "edgebench-quality.csv")
 
     @app.get("/", response_class=HTMLResponse)
-    def report() -> HTMLResponse:
+    def report(request: Request) -> HTMLResponse:
+        reader(request, browser=True)
         rows = store.query_rows()
         page = _render_report(rows, report_html, store.query_quality_rows)
-        if page is not None:
-            return HTMLResponse(page)
-        return HTMLResponse(fallback_html(rows, store.count_quality_rows()), headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-            "X-Content-Type-Options": "nosniff"})
+        if page is None:
+            page = fallback_html(rows, store.count_quality_rows())
+        return HTMLResponse(page, headers=html_headers(page))
 
     return app
 
 
-def _csv_response(text: str, filename: str) -> Response:
-    return Response(text, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Content-Type-Options": "nosniff"})
+async def _stored(rows: Sequence[Any], store_fn: Callable[..., StoreOutcome],
+                  token_id: int | None) -> JSONResponse:
+    import sqlalchemy as sa
+
+    try:
+        outcome = await run_in_threadpool(store_fn, rows, token_id)
+    except StoreBusy as exc:
+        raise problem(503, f"the database is busy; retry in {exc.retry_after_s:g} s (re-sending "
+                           "is safe)", {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
+    except RunNotYours as exc:
+        raise problem(403, str(exc)) from None
+    except sa.exc.IntegrityError:  # the store retries these; still racing: the client may too
+        raise problem(409, "a concurrent upload is storing the same rows; retry (re-sending "
+                           "is safe)", {"Retry-After": "1"}) from None
+    if outcome.conflicts:
+        raise HttpProblem(409, [RowError(index + 2, None, msg) for index, msg in outcome.conflicts],
+                          error_count=len(outcome.conflicts))
+    payload = {"run_ids": sorted({row.run_id for row in rows}), "rows": len(rows),
+               "stored": outcome.stored, "duplicates": outcome.duplicates}
+    return JSONResponse(payload, status_code=201 if outcome.stored else 200, headers=BASE_HEADERS)
 
 
-def _authorise(store: Store, header: str | None) -> int:
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if not header:
-        raise _problem(401, "an upload token is required: send 'Authorization: Bearer <token>' "
-                            "(create one with 'edgebench serve --create-token NAME')", challenge)
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _problem(401, "use 'Authorization: Bearer <token>'", challenge)
-    token_id = store.token_id(token.strip())
-    if token_id is None:
-        raise _problem(403, "this upload token is not valid on this server; ask its admin for one")
-    return token_id
+def _filters(request: Request) -> RowFilter:
+    """device (host fingerprint or CPU model), model, backend, since/until (RFC 3339, on
+    started_utc; since inclusive, until exclusive)."""
+    params = request.query_params
+    bounds = {}
+    for name in ("since", "until"):
+        text = params.get(name)
+        if text:
+            try:
+                value = parse_utc(text).astimezone(timezone.utc)
+            except ValueError:
+                raise problem(422, f"{name}={text!r} is not an RFC 3339 time, e.g. "
+                                   "2026-11-28T00:00:00Z") from None
+            bounds[f"{name}_utc"] = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return RowFilter(device=params.get("device") or None, model=params.get("model") or None,
+                     backend=params.get("backend") or None, **bounds)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """Stops reading as soon as the limit is passed, whatever Content-Length claims."""
-    too_big = _problem(413, f"the upload is larger than {limit} bytes; split the file")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise too_big
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise problem(422, f"{name}={text!r} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def _page(request: Request, page_fn: Callable[..., Any], columns: Sequence[str],
+          neutralise: Callable[[Any], Any]) -> Response:
+    """One page as JSON {"rows": [...], "next_after": id or null}, or as CSV (format=csv) with
+    the next page's `after` in the X-Next-After header."""
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise problem(422, f"format={fmt!r}: choose json or csv")
+    limit = _int_param(request, "limit", PAGE_ROWS, 1, MAX_PAGE_ROWS)
+    after = _int_param(request, "after", None, 0, 2**63 - 1)
+    page = page_fn(_filters(request), after, limit)
+    headers = dict(BASE_HEADERS)
+    if page.next_after_id is not None:
+        headers["X-Next-After"] = str(page.next_after_id)
+    if fmt == "csv":
+        text = format_rows_csv([neutralise(r) for r in page.rows], columns)
+        return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+    return JSONResponse({"rows": [dataclasses.asdict(r) for r in page.rows],
+                         "next_after": page.next_after_id}, headers=headers)
+
+
+def _export(chunks: Iterator[list[Any]], columns: Sequence[str],
+            neutralise: Callable[[Any], Any], filename: str) -> StreamingResponse:
+    """The CSV leaves chunk by chunk, each chunk read in its own short transaction."""
+    def text() -> Iterator[str]:
+        yield format_rows_csv([], columns)
+        for chunk in chunks:
+            yield format_rows_csv([neutralise(r) for r in chunk], columns, header=False)
+    return StreamingResponse(text(), media_type="text/csv; charset=utf-8", headers={
+        **BASE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 async def _csv_payload(request: Request, body: bytes, limit: int) -> bytes:
@@ -193,11 +234,11 @@ async def _csv_payload(request: Request, body: bytes, limit: int) -> bytes:
               (p.partition("=") for p in content_type.split(";")[1:])}
     if media in _CSV_TYPES:
         if params.get("charset", "utf-8") not in ("utf-8", "utf8"):
-            raise _problem(415, f"charset {params['charset']} is not accepted; send UTF-8")
+            raise problem(415, f"charset {params['charset']} is not accepted; send UTF-8")
         return body
     if media != "multipart/form-data":
-        raise _problem(415, f"send the CSV as text/csv or as multipart field 'file', "
-                            f"not {media or 'no content type'}")
+        raise problem(415, f"send the CSV as text/csv or as multipart field 'file', "
+                           f"not {media or 'no content type'}")
     sent = False
 
     async def replay() -> dict[str, Any]:
@@ -211,10 +252,10 @@ async def _csv_payload(request: Request, body: bytes, limit: int) -> bytes:
         form = await StarletteRequest(request.scope, replay).form(
             max_files=1, max_fields=5, max_part_size=limit)
     except Exception as exc:  # multipart parser errors have no common public base class
-        raise _problem(400, f"malformed multipart body: {exc}") from None
+        raise problem(400, f"malformed multipart body: {exc}".splitlines()[0]) from None
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
-        raise _problem(422, "the multipart body has no file field named 'file'")
+        raise problem(422, "the multipart body has no file field named 'file'")
     try:
         return await upload.read()
     finally:
@@ -265,7 +306,11 @@ def fallback_html(rows: Sequence[ResultRow], quality_rows: int = 0) -> str:
     return "\n".join(lines)
 
 
-def serve_main(db_url: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve_main(db_url: str, host: str = "127.0.0.1", port: int = 8000, *,
+               public_read: bool = False, max_connections: int = 256) -> None:
+    """uvicorn with idle keep-alive connections closed after 5 s and at most max_connections
+    at once (more get 503, which the upload client retries)."""
     import uvicorn
 
-    uvicorn.run(create_app(db_url), host=host, port=port, proxy_headers=False)
+    uvicorn.run(create_app(db_url, public_read=public_read), host=host, port=port,
+                proxy_headers=False, timeout_keep_alive=5, limit_concurrency=max_connections)

@@ -7,7 +7,11 @@ Rows hold no hostnames, user names or paths by design (the host fingerprint is a
 hardware class, not of the machine's name); the client still scans every text cell for this
 machine's hostname, user name and home folder and refuses to send a row that contains them
 unless --include-host is given. Re-sending is safe because the server is idempotent on
-(run_id, config_id, rep) and on the quality key, which is also why POST may be retried.
+(run_id, config_id, rep) and on the quality key, which is also why POST may be retried: on a
+connection error, 429 (too many uploads at once), 502/503/504 (busy or restarting), and 409
+when the server adds Retry-After (a concurrent upload of the same rows; a 409 without it is a
+content conflict that no retry fixes). Waits double from backoff_s, and are at least what
+Retry-After asks (capped at MAX_WAIT_S).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from urllib.parse import urlparse
 
 from bench.errors import EdgebenchError
 
-RETRY_STATUS = frozenset({502, 503, 504})
-RETRIES = 3
+RETRY_STATUS = frozenset({429, 502, 503, 504})  # and 409 with Retry-After
+RETRIES = 4
+MAX_WAIT_S = 60.0
 TOKEN_ENV = "EDGEBENCH_TOKEN"
 
 
@@ -108,27 +113,46 @@ def ask_consent(question: str, stdin: TextIO, stderr: TextIO) -> bool:
     return answer in ("y", "yes")
 
 
+def retry_after_s(value: str | None) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time()) if when.tzinfo else None
+
+
 def post_with_retry(url: str, data: bytes, token: str, *, retries: int = RETRIES,
                     backoff_s: float = 1.0, timeout_s: float = 120.0,
                     sleep: Callable[[float], None] = time.sleep,
                     log: Callable[[str], None] = lambda msg: None):
-    """POSTs the CSV; connection errors and 502/503/504 are retried with exponential backoff."""
+    """POSTs the CSV; retries as the module docstring says."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv; charset=utf-8"}
     last = ""
+    wait_s: float | None = None
     with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
         for attempt in range(retries + 1):
             if attempt:
-                delay = backoff_s * 2 ** (attempt - 1)
+                delay = max(backoff_s * 2 ** (attempt - 1), min(wait_s or 0.0, MAX_WAIT_S))
                 log(f"{last}; retrying in {delay:g} s ({attempt}/{retries})")
                 sleep(delay)
             try:
                 response = client.post(url, content=data, headers=headers)
             except httpx.TransportError as exc:
-                last = f"cannot reach {url}: {exc.__class__.__name__}: {exc}"
+                last, wait_s = f"cannot reach {url}: {exc.__class__.__name__}: {exc}", None
                 continue
-            if response.status_code in RETRY_STATUS:
+            wait_s = retry_after_s(response.headers.get("retry-after"))
+            if response.status_code in RETRY_STATUS or (response.status_code == 409
+                                                        and wait_s is not None):
                 last = f"{url} answered {response.status_code}"
                 continue
             return response

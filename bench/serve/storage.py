@@ -1,34 +1,54 @@
-"""Storage for the upload service: a table of result rows, one of quality rows, one of hashed
-upload tokens.
+"""Storage for the upload service: result rows, quality rows, hashed upload tokens and which
+token created each run, in SQLite (the embedded default) or PostgreSQL (shared deployments),
+selected by a database URL.
 
-Result rows are stored once per (run_id, config_id, rep). Quality rows are stored once per
-QUALITY_KEY (run_id, model_id, variant, measure, dataset, item, prompt_format); item and
-prompt_format are empty for corpus rows and SQL unique constraints treat NULLs as distinct, so
-the key is also kept as one JSON text column, `row_key`, that carries the unique constraint.
+Writes are all-or-nothing and idempotent: rows whose key is not stored yet go in (SQLite: under
+the write lock taken at BEGIN; PostgreSQL: INSERT ... ON CONFLICT DO NOTHING, see
+storage_ingest.py), and a row the database already had is compared with the upload's: equal, it
+counts as a duplicate; different, it is a conflict and the whole upload is rolled back. So two
+concurrent uploads of overlapping rows store one copy between them and neither fails. Every
+write transaction is retried on a lock timeout or deadlock (storage_engine.py), then raises
+StoreBusy. Reads never block writers (SQLite WAL, PostgreSQL MVCC) and come in pages by keyset
+on id, each page its own short transaction.
 
-SQLAlchemy Core with portable types only (Text, BigInteger, Double, Boolean), so the same code
-runs on SQLite (the default) and PostgreSQL. Built per Store, never at import time.
+Tables: storage_tables.py; engines and retries: storage_engine.py; bulk insert:
+storage_ingest.py; migrations: storage_migrate.py and migrations/.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from operator import attrgetter
+from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 
 import sqlalchemy as sa
 
-from bench.results.inputs import QUALITY_KEY, quality_key
-from bench.results import schema
-from bench.results.quality import QUALITY_COLUMNS, QUALITY_REQUIRED, QUALITY_TYPES, QualityRow
+from bench.results.inputs import QUALITY_KEY
+from bench.results.quality import QUALITY_COLUMNS, QualityRow
 from bench.results.schema import COLUMNS, ResultRow
+from bench.serve import storage_migrate
+from bench.serve.storage_engine import StoreBusy, make_engine, run_write
+from bench.serve.storage_ingest import insert_new
+from bench.serve.storage_tables import (Tables, make_tables, quality_row_key, to_quality_row,
+                                        to_row)
 
-_SA_TYPES = {"int": sa.BigInteger, "float": sa.Double, "bool": sa.Boolean, "str": sa.Text}
+__all__ = ["Page", "RowFilter", "RunNotYours", "Store", "StoreBusy", "StoreOutcome", "Tables",
+           "TokenInfo", "make_engine", "make_tables", "quality_row_key", "token_hash"]
+
+RowT = TypeVar("RowT")
+_RESULT_VALUES = attrgetter(*COLUMNS)  # not dataclasses.asdict: it deep-copies, 10x slower
+_QUALITY_VALUES = attrgetter(*QUALITY_COLUMNS)
+
+
+def _result_values(row: ResultRow) -> tuple:
+    return _RESULT_VALUES(row)
+
+
+def _quality_values(row: QualityRow) -> tuple:
+    return (*_QUALITY_VALUES(row), quality_row_key(row))
 
 
 def _utc_now() -> str:
@@ -40,59 +60,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Tables:
-    metadata: sa.MetaData
-    results: sa.Table
-    tokens: sa.Table
-    quality: sa.Table
+class RunNotYours(Exception):
+    """The upload adds rows to runs another token created; nothing was stored."""
 
-
-def make_tables() -> Tables:
-    metadata = sa.MetaData()
-    result_columns = [
-        sa.Column(name, _SA_TYPES[schema.TYPES[name].split()[0]](),
-                  nullable=name not in schema.REQUIRED)
-        for name in COLUMNS
-    ]
-    results = sa.Table(
-        "results", metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        *result_columns,
-        sa.Column("uploaded_utc", sa.Text, nullable=False),
-        sa.Column("token_id", sa.Integer, nullable=True),
-        sa.UniqueConstraint("run_id", "config_id", "rep", name="uq_results_run_config_rep"),
-        sa.Index("ix_results_model_id", "model_id"),
-        sa.Index("ix_results_host_fingerprint", "host_fingerprint"),
-        sa.Index("ix_results_cpu_model", "cpu_model"),
-    )
-    tokens = sa.Table(
-        "upload_tokens", metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("token_sha256", sa.Text, nullable=False, unique=True),
-        sa.Column("created_utc", sa.Text, nullable=False),
-    )
-    quality = sa.Table(
-        "quality_rows", metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        *[sa.Column(name, _SA_TYPES[QUALITY_TYPES[name].split()[0]](),
-                    nullable=name not in QUALITY_REQUIRED) for name in QUALITY_COLUMNS],
-        sa.Column("row_key", sa.Text, nullable=False),
-        sa.Column("uploaded_utc", sa.Text, nullable=False),
-        sa.Column("token_id", sa.Integer, nullable=True),
-        sa.UniqueConstraint("row_key", name="uq_quality_rows_key"),
-        sa.Index("ix_quality_rows_run_id", "run_id"),
-        sa.Index("ix_quality_rows_model_id", "model_id"),
-        sa.Index("ix_quality_rows_host_fingerprint", "host_fingerprint"),
-        sa.Index("ix_quality_rows_cpu_model", "cpu_model"),
-    )
-    return Tables(metadata, results, tokens, quality)
-
-
-def quality_row_key(row: QualityRow) -> str:
-    """QUALITY_KEY as one non-null text, so the database itself refuses a second copy."""
-    return json.dumps(list(quality_key(row)))
+    def __init__(self, run_ids: tuple[str, ...]) -> None:
+        shown = ", ".join(run_ids[:5]) + (f" and {len(run_ids) - 5} more" if len(run_ids) > 5 else "")
+        super().__init__(f"run {shown} was uploaded with another token; only that token may "
+                         "add rows to it")
+        self.run_ids = run_ids
 
 
 @dataclass(frozen=True)
@@ -102,153 +77,286 @@ class StoreOutcome:
     conflicts: tuple[tuple[int, str], ...]  # (index in the upload, message): same key, new content
 
 
-def make_engine(db_url: str) -> sa.Engine:
-    """SQLite needs cross-thread use (the web server's thread pool) and its folder to exist."""
-    url = sa.make_url(db_url)
-    kwargs: dict[str, Any] = {}
-    if url.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"check_same_thread": False}
-        if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        else:
-            kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
-    return sa.create_engine(url, **kwargs)
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    created_utc: str
+    revoked_utc: str | None
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """device matches host_fingerprint or cpu_model; model matches model_id. since_utc
+    (inclusive) and until_utc (exclusive) bound started_utc; both are RFC 3339 UTC texts
+    compared as text, so a prefix such as "2026-11-28" works."""
+
+    device: str | None = None
+    model: str | None = None
+    backend: str | None = None
+    since_utc: str | None = None
+    until_utc: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[RowT]):
+    rows: list[RowT]
+    next_after_id: int | None  # pass as after_id for the next page; None: this was the last
+
+
+class _Conflicts(Exception):
+    """Raised inside the write transaction to roll it back; carries the outcome."""
+
+    def __init__(self, outcome: StoreOutcome) -> None:
+        super().__init__("conflicts")
+        self.outcome = outcome
+
+
+def _insert(conn: sa.Connection, table: sa.Table):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _where(table: sa.Table, filters: RowFilter | None) -> list[Any]:
+    if filters is None:
+        return []
+    c = table.c
+    clauses: list[Any] = []
+    if filters.device:
+        clauses.append(sa.or_(c.host_fingerprint == filters.device, c.cpu_model == filters.device))
+    if filters.model:
+        clauses.append(c.model_id == filters.model)
+    if filters.backend:
+        clauses.append(c.backend == filters.backend)
+    if filters.since_utc:
+        clauses.append(c.started_utc >= filters.since_utc)
+    if filters.until_utc:
+        clauses.append(c.started_utc < filters.until_utc)
+    return clauses
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 class Store:
-    """The database behind one app instance; create_all is idempotent."""
+    """The database behind one app instance; opening it migrates it to the newest schema."""
 
-    def __init__(self, db_url: str) -> None:
-        self.engine = make_engine(db_url)
+    def __init__(self, db_url: str, *, busy_timeout_s: float = 2.0,
+                 retry_for_s: float = 10.0) -> None:
+        self.engine = make_engine(db_url, busy_timeout_s=busy_timeout_s)
         self.tables = make_tables()
-        self.tables.metadata.create_all(self.engine)
-        self._add_new_columns()
-
-    def _add_new_columns(self) -> None:
-        """A database made by an older edgebench gains the newer schema's (nullable) columns;
-        its rows keep them empty, as the CSV reader does for older files."""
-        present = {c["name"] for c in sa.inspect(self.engine).get_columns("results")}
-        table = self.tables.results
-        with self.engine.begin() as conn:
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=self.engine.dialect)
-                    conn.execute(sa.text(f'ALTER TABLE results ADD COLUMN "{column.name}" {kind}'))
+        self.retry_for_s = retry_for_s
+        try:
+            storage_migrate.upgrade(self.engine, self.tables)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def _write(self, work: Callable[[sa.Connection], Any]) -> Any:
+        return run_write(self.engine, work, retry_for_s=self.retry_for_s)
+
+    # ---------------------------------------------------------------- tokens
     def create_token(self, name: str) -> str:
+        """A new token, returned once; only its sha256 is stored. Ids are never reused."""
         # prefixed: a token_urlsafe may start with "-", which `--token TOKEN` would take for an option
         token = "eb_" + secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
-            conn.execute(self.tables.tokens.insert().values(
-                name=name, token_sha256=token_hash(token), created_utc=_utc_now()))
+        values = dict(name=name, token_sha256=token_hash(token), created_utc=_utc_now())
+        self._write(lambda conn: conn.execute(self.tables.tokens.insert().values(**values)))
         return token
 
-    def token_id(self, token: str) -> int | None:
+    def revoke_token(self, token_id: int) -> bool:
+        """False when no token has this id; revoking twice keeps the first time."""
+        t = self.tables.tokens
+
+        def work(conn: sa.Connection) -> bool:
+            conn.execute(t.update().where(t.c.id == token_id, t.c.revoked_utc.is_(None))
+                         .values(revoked_utc=_utc_now()))
+            return conn.execute(sa.select(t.c.id).where(t.c.id == token_id)).first() is not None
+        return self._write(work)
+
+    def list_tokens(self) -> list[TokenInfo]:
         t = self.tables.tokens
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(t.c.id).where(t.c.token_sha256 == token_hash(token))
-                                ).scalar_one_or_none()
+            return [TokenInfo(r.id, r.name, r.created_utc, r.revoked_utc) for r in conn.execute(
+                sa.select(t.c.id, t.c.name, t.c.created_utc, t.c.revoked_utc).order_by(t.c.id))]
 
+    def token_id(self, token: str) -> int | None:
+        """The id of a valid token; None when it is unknown or revoked."""
+        t = self.tables.tokens
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(t.c.id).where(
+                t.c.token_sha256 == token_hash(token), t.c.revoked_utc.is_(None))
+            ).scalar_one_or_none()
+
+    # ---------------------------------------------------------------- writes
     def store_rows(self, rows: Sequence[ResultRow], token_id: int | None) -> StoreOutcome:
         """All new rows in one transaction, or none: known keys count as duplicates when equal
-        and as conflicts (nothing stored) when their content differs."""
+        and as conflicts (nothing stored) when their content differs. RunNotYours when a run
+        was created by another token; StoreBusy when the database stayed locked."""
         return self._store(
-            self.tables.results, COLUMNS, _to_row, rows, token_id,
+            self.tables.results, ("run_id", "config_id", "rep"), COLUMNS, to_row, rows, token_id,
             key=lambda row: (row.run_id, row.config_id, row.rep),
-            record=lambda row: schema.row_to_dict(row), key_names="run_id, config_id and rep")
+            values=_result_values, key_names="run_id, config_id and rep")
 
     def store_quality_rows(self, rows: Sequence[QualityRow], token_id: int | None) -> StoreOutcome:
-        """As store_rows, keyed on QUALITY_KEY."""
+        """As store_rows, keyed on QUALITY_KEY (held in the row_key column)."""
         return self._store(
-            self.tables.quality, QUALITY_COLUMNS, _to_quality_row, rows, token_id,
-            key=quality_key,
-            record=lambda row: {**dataclasses.asdict(row), "row_key": quality_row_key(row)},
+            self.tables.quality, ("row_key",), QUALITY_COLUMNS, to_quality_row, rows, token_id,
+            key=lambda row: (quality_row_key(row),),
+            values=_quality_values,
             key_names=", ".join(QUALITY_KEY[:-1]) + f" and {QUALITY_KEY[-1]}")
 
-    def _store(self, table: sa.Table, columns: Sequence[str], to_row: Callable[[Any], Any],
-               rows: Sequence[Any], token_id: int | None, *, key: Callable[[Any], tuple],
-               record: Callable[[Any], dict[str, Any]], key_names: str) -> StoreOutcome:
+    def _claim_runs(self, conn: sa.Connection, run_ids: list[str], token_id: int | None,
+                    now: str) -> None:
+        """The first upload of a run makes it its token's; RunNotYours for anyone else's."""
+        runs = self.tables.runs
+        conn.execute(_insert(conn, runs).on_conflict_do_nothing(index_elements=["run_id"]),
+                     [{"run_id": r, "token_id": token_id, "created_utc": now} for r in run_ids])
+        foreign = []
+        for chunk in _chunks(run_ids, 500):
+            foreign += [r.run_id for r in conn.execute(
+                sa.select(runs.c.run_id, runs.c.token_id).where(runs.c.run_id.in_(chunk)))
+                if r.token_id != token_id]
+        if foreign:
+            raise RunNotYours(tuple(sorted(foreign)))
+
+    def _store(self, table: sa.Table, key_columns: tuple[str, ...], columns: Sequence[str],
+               to_record: Callable[[Any], Any], rows: Sequence[Any], token_id: int | None, *,
+               key: Callable[[Any], tuple], values: Callable[[Any], tuple],
+               key_names: str) -> StoreOutcome:
+        if not rows:
+            return StoreOutcome(0, 0, ())
+        # rows go in upload order (ids keep it for exports). Two uploads of overlapping rows
+        # come from the same file in the same order, so PostgreSQL writers wait for each other;
+        # a deadlock all the same is retried by run_write. Runs are claimed sorted.
         run_ids = sorted({row.run_id for row in rows})
-        with self.engine.begin() as conn:
-            existing: dict[tuple, Any] = {}
-            for chunk in _chunks(run_ids, 500):
-                for rec in conn.execute(sa.select(*[table.c[c] for c in columns])
-                                        .where(table.c.run_id.in_(chunk))).mappings():
-                    row = to_row(rec)
-                    existing[key(row)] = row
-            new: list[dict[str, Any]] = []
-            conflicts: list[tuple[int, str]] = []
-            duplicates = 0
+        keys = [key(row) for row in rows]
+        names = (*columns, *(("row_key",) if "row_key" in key_columns else ()),
+                 "uploaded_utc", "token_id")
+        row_values = [values(row) for row in rows]
+
+        def work(conn: sa.Connection) -> StoreOutcome:
             now = _utc_now()
-            for index, row in enumerate(rows):
-                old = existing.get(key(row))
-                if old is None:
-                    new.append({**record(row), "uploaded_utc": now, "token_id": token_id})
-                elif old == row:
-                    duplicates += 1
+            self._claim_runs(conn, run_ids, token_id, now)
+            inserted = insert_new(conn, table, key_columns, names,
+                                  [(*v, now, token_id) for v in row_values], keys)
+            taken: set[tuple] = set()
+            compare: list[int] = []  # indexes of rows whose key the database already had
+            for i, k in enumerate(keys):
+                if k in inserted and k not in taken:
+                    taken.add(k)
                 else:
-                    diff = [c for c in columns if getattr(old, c) != getattr(row, c)]
-                    conflicts.append((index, f"a stored row has the same {key_names} but "
-                                             f"different {', '.join(diff[:5])}"))
+                    compare.append(i)
+            conflicts = self._compare(conn, table, key_columns, columns, to_record, rows,
+                                      compare, key, key_names)
             if conflicts:
-                return StoreOutcome(0, duplicates, tuple(conflicts))
-            if new:
-                conn.execute(table.insert(), new)
-        return StoreOutcome(len(new), duplicates, ())
+                raise _Conflicts(StoreOutcome(0, len(compare) - len(conflicts), conflicts))
+            return StoreOutcome(len(taken), len(compare), ())
+
+        try:
+            return self._write(work)
+        except _Conflicts as rolled_back:
+            return rolled_back.outcome
+
+    @staticmethod
+    def _compare(conn: sa.Connection, table: sa.Table, key_columns: tuple[str, ...],
+                 columns: Sequence[str], to_record: Callable[[Any], Any], rows: Sequence[Any],
+                 indexes: list[int], key: Callable[[Any], tuple],
+                 key_names: str) -> tuple[tuple[int, str], ...]:
+        """(index, message) for each row whose stored twin differs."""
+        if not indexes:
+            return ()
+        by = key_columns[0]  # run_id for results (fetches whole runs), row_key for quality
+        wanted = sorted({getattr(rows[i], by) if by != "row_key" else key(rows[i])[0]
+                         for i in indexes})
+        stored: dict[tuple, Any] = {}
+        n = len(columns)
+        for chunk in _chunks(wanted, 500):
+            for rec in conn.execute(sa.select(*[table.c[c] for c in (*columns, *key_columns)])
+                                    .where(table.c[by].in_(chunk))):
+                stored[tuple(rec[n:])] = to_record(rec[:n])
+        conflicts = []
+        for i in sorted(indexes):
+            old, row = stored.get(key(rows[i])), rows[i]
+            if old is not None and old != row:
+                diff = [c for c in columns if getattr(old, c) != getattr(row, c)]
+                conflicts.append((i, f"a stored row has the same {key_names} but different "
+                                     f"{', '.join(diff[:5])}"))
+        return tuple(conflicts)
+
+    # ---------------------------------------------------------------- reads
+    def _page(self, table: sa.Table, columns: Sequence[str], to_record: Callable[[Any], Any],
+              filters: RowFilter | None, after_id: int | None, limit: int) -> Page:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        stmt = (sa.select(table.c.id, *[table.c[c] for c in columns])
+                .where(*_where(table, filters)).order_by(table.c.id).limit(limit + 1))
+        if after_id is not None:
+            stmt = stmt.where(table.c.id > after_id)
+        with self.engine.connect() as conn:
+            recs = conn.execute(stmt).all()
+        more = len(recs) > limit
+        recs = recs[:limit]
+        return Page([to_record(rec[1:]) for rec in recs], recs[-1][0] if more else None)
+
+    def page_rows(self, filters: RowFilter | None = None, after_id: int | None = None,
+                  limit: int = 1000) -> Page[ResultRow]:
+        """Up to `limit` rows with id > after_id, in upload order."""
+        return self._page(self.tables.results, COLUMNS, to_row, filters, after_id, limit)
+
+    def page_quality_rows(self, filters: RowFilter | None = None, after_id: int | None = None,
+                          limit: int = 1000) -> Page[QualityRow]:
+        return self._page(self.tables.quality, QUALITY_COLUMNS, to_quality_row, filters,
+                          after_id, limit)
+
+    def iter_rows(self, filters: RowFilter | None = None,
+                  chunk: int = 5000) -> Iterator[list[ResultRow]]:
+        """Every matching row in chunks, each read in its own short transaction (an export
+        never holds a read open for its whole length)."""
+        return self._iter(self.page_rows, filters, chunk)
+
+    def iter_quality_rows(self, filters: RowFilter | None = None,
+                          chunk: int = 5000) -> Iterator[list[QualityRow]]:
+        return self._iter(self.page_quality_rows, filters, chunk)
+
+    @staticmethod
+    def _iter(page_fn: Callable[..., Page], filters: RowFilter | None,
+              chunk: int) -> Iterator[list[Any]]:
+        after: int | None = None
+        while True:
+            page = page_fn(filters, after, chunk)
+            if page.rows:
+                yield page.rows
+            if page.next_after_id is None:
+                return
+            after = page.next_after_id
 
     def query_rows(self, device: str | None = None, model: str | None = None) -> list[ResultRow]:
         """device matches host_fingerprint or cpu_model; model matches model_id."""
-        r = self.tables.results
-        stmt = sa.select(*[r.c[c] for c in COLUMNS]).order_by(r.c.id)
-        if device:
-            stmt = stmt.where(sa.or_(r.c.host_fingerprint == device, r.c.cpu_model == device))
-        if model:
-            stmt = stmt.where(r.c.model_id == model)
-        with self.engine.connect() as conn:
-            return [_to_row(rec) for rec in conn.execute(stmt).mappings()]
+        return [row for chunk in self.iter_rows(RowFilter(device=device, model=model))
+                for row in chunk]
 
     def query_quality_rows(self, device: str | None = None,
                            model: str | None = None) -> list[QualityRow]:
         """The same filters as query_rows."""
-        q = self.tables.quality
-        stmt = sa.select(*[q.c[c] for c in QUALITY_COLUMNS]).order_by(q.c.id)
-        if device:
-            stmt = stmt.where(sa.or_(q.c.host_fingerprint == device, q.c.cpu_model == device))
-        if model:
-            stmt = stmt.where(q.c.model_id == model)
+        return [row for chunk in self.iter_quality_rows(RowFilter(device=device, model=model))
+                for row in chunk]
+
+    def _count(self, table: sa.Table, filters: RowFilter | None) -> int:
         with self.engine.connect() as conn:
-            return [_to_quality_row(rec) for rec in conn.execute(stmt).mappings()]
+            return conn.execute(sa.select(sa.func.count()).select_from(table)
+                                .where(*_where(table, filters))).scalar_one()
 
-    def count_rows(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(self.tables.results)
-                                ).scalar_one()
+    def count_rows(self, filters: RowFilter | None = None) -> int:
+        return self._count(self.tables.results, filters)
 
-    def count_quality_rows(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(self.tables.quality)
-                                ).scalar_one()
-
-
-def _to_row(rec: Any) -> ResultRow:
-    values = {c: rec[c] for c in COLUMNS}
-    for c in COLUMNS:  # drivers may hand back Decimal or int for Double; the schema wants float
-        if values[c] is not None and schema.TYPES[c].startswith("float"):
-            values[c] = float(values[c])
-    return ResultRow(**values)
-
-
-def _to_quality_row(rec: Any) -> QualityRow:
-    values = {c: rec[c] for c in QUALITY_COLUMNS}
-    for c in QUALITY_COLUMNS:
-        if values[c] is not None and QUALITY_TYPES[c].startswith("float"):
-            values[c] = float(values[c])
-    return QualityRow(**values)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+    def count_quality_rows(self, filters: RowFilter | None = None) -> int:
+        return self._count(self.tables.quality, filters)

@@ -123,6 +123,10 @@ def _csv_records(text: str, name: str) -> list[Record]:
     except csv.Error as exc:
         raise EdgebenchError(f"{name} is not valid CSV: {exc}") from None
     header = [h.strip() for h in table[0]]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:  # dict(zip()) would keep the last copy silently
+        raise EdgebenchError(f"{name} line 1: column {repeated[0]!r} appears more than once; "
+                             "export it again with llama-bench -o csv")
     records = []
     for lineno, cells in enumerate(table[1:], start=2):
         if not cells:
