@@ -31,7 +31,7 @@ def _question_ids(folder):
                                  QUESTION)
 
 
-@pytest.mark.parametrize("variant", ["int4", "int8", "fp32"])
+@pytest.mark.parametrize("variant", ["gguf", "int4", "int8", "fp32"])
 def test_the_real_model_answers_paris_in_every_variant(built_models, variant):
     folder = built_models[variant]
     tok, ids = _question_ids(folder)
@@ -41,7 +41,7 @@ def test_the_real_model_answers_paris_in_every_variant(built_models, variant):
         assert "Paris" in text, f"{backend_cls.name} {variant}: {text!r}"
 
 
-@pytest.mark.parametrize("variant", ["int4", "fp32"])
+@pytest.mark.parametrize("variant", ["gguf", "int4", "fp32"])
 def test_both_backends_produce_the_same_greedy_tokens(built_models, variant):
     folder = built_models[variant]
     _, chat = _question_ids(folder)

@@ -139,3 +139,65 @@ def test_unsupported_architecture_and_rope_scaling_are_one_line(tmp_path):
     meta = {"general.architecture": "llama", "llama.rope.scaling.type": "linear"}
     with pytest.raises(EdgebenchError, match="scales RoPE"):
         decoder_config(meta, set(), 10)
+
+
+# ---------------------------------------------------------------- the real default model (slow)
+def _last_logits(folder, ids: list[int]) -> np.ndarray:
+    import json
+
+    import onnxruntime as ort
+
+    cfg = json.loads((folder / "genai_config.json").read_text())["model"]["decoder"]
+    sess = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": np.array([ids], dtype=np.int64),
+             "attention_mask": np.ones((1, len(ids)), dtype=np.int64)}
+    for i in range(cfg["num_hidden_layers"]):
+        for kind in ("key", "value"):
+            feeds[f"past_key_values.{i}.{kind}"] = np.zeros(
+                (1, cfg["num_key_value_heads"], 0, cfg["head_size"]), np.float32)
+    return sess.run(["logits"], feeds)[0].reshape(-1)
+
+
+@pytest.mark.slow
+def test_gguf_exact_gives_the_dequantized_fp32_models_logits(built_models):
+    """The fp32 variant is transformers' dequantization of the same GGUF, through the builder:
+    at fp32 activations the carried blocks give its logits to fp32 rounding."""
+    ids = [1, 504, 3458, 2636, 314, 7186, 28, 288, 1789, 314, 253, 2223, 30]
+    exact = _last_logits(built_models["gguf-exact"], ids)
+    ref = _last_logits(built_models["fp32"], ids)
+    assert np.abs(exact - ref).max() <= 1e-4 * np.abs(ref).max()
+    # the int8-activation build differs by more, but keeps the same top choice
+    fast = _last_logits(built_models["gguf"], ids)
+    assert fast.argmax() == ref.argmax()
+
+
+@pytest.mark.slow
+def test_the_variant_builds_without_torch_transformers_or_gguf(built_models, default_recipe,
+                                                             tmp_path):
+    """What a board or a fresh machine has: numpy, onnx, onnxruntime, tokenizers."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.models import sources
+
+    gguf_path, _ = sources._from_cache(default_recipe, lambda _msg: None)
+    script = ("import sys\n"
+              "for name in ('torch', 'transformers', 'gguf', 'onnxruntime_genai'):\n"
+              "    sys.modules[name] = None  # any import of them fails\n"
+              "from bench.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    env = {**__import__("os").environ, "EDGEBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", script, "models", "build", default_recipe.id,
+                           "--variant", "gguf", "--gguf", str(gguf_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "cache" / "models" / default_recipe.id / "gguf"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["precision"] == "gguf" and manifest["source_quant"] == "Q4_1"
+    assert manifest["gguf_blocks"]["block_types"] == {"Q4_1": 210, "Q8_0": 1}
+    assert manifest["gguf_blocks"]["packed_qkv_layers"] == 30
+    assert manifest["weight_bytes_per_token"] > 0
+    built = built_models["gguf"]
+    for name in ("model.onnx.data", "tokenizer.json", "genai_config.json"):
+        assert (folder / name).read_bytes() == (built / name).read_bytes(), name

@@ -11,7 +11,7 @@ from bench.cli.args import (energy_options, list_of, non_negative_float, non_neg
 from bench.errors import EdgebenchError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-DEFAULT_VARIANT = "int4"
+DEFAULT_VARIANT = "gguf"  # the GGUF's own blocks (models/gguf_variant.py): built without torch
 DEFAULT_REPS = 5
 
 
