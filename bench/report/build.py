@@ -1,10 +1,12 @@
 """`edgebench report`: results and quality CSVs -> one static HTML page (tables + plots) and a
 Markdown summary.
 
-Loading lives in report/inputs.py (results/load.py, results/quality.py; quality folded by
-quality/summary.py), aggregation in report/data.py, tables in report/tables.py, cost against
+Result CSVs are read column-wise into DuckDB by report/columnar.py (the strict reader,
+results/read.py, for any file that does not pass whole); quality CSVs by results/quality.py,
+told apart by results/inputs.py and folded by quality/summary.py. Aggregation lives in
+report/data.py and report/aggregate.py, tables in report/tables.py, cost against
 quality in report/cost_quality.py (+ _verdict.py, _chart.py), the page in report/html.py (the upload server calls render_html for GET /) and Markdown in
-report/markdown.py. pandas and plotly are imported only inside the functions that build a
+report/markdown.py. duckdb and plotly are imported only inside the functions that build a
 report, so importing this module for `edgebench --help` stays light.
 """
 
@@ -19,9 +21,12 @@ from typing import Sequence
 from bench.cost.options import PricingOptions
 from bench.errors import EdgebenchError
 from bench.quality.summary import summarize
+from bench.report.columnar import table_from_files
 from bench.report.data import build_report_data
 from bench.report.html import render_data_html
-from bench.results.inputs import load_inputs
+from bench.results.inputs import dedupe_quality, is_quality_file
+from bench.results.load import find_csv_files
+from bench.results.quality import iter_quality_rows
 from bench.report.markdown import markdown_text
 
 
@@ -57,13 +62,17 @@ def build_report(inputs: Sequence[Path], out_dir: Path, options: PricingOptions 
                  *, profiles_root: Path | None = None) -> ReportSummary:
     """Reads every CSV under `inputs` (results and quality files, told apart by their header),
     writes out_dir/index.html and out_dir/summary.md."""
-    loaded = load_inputs(inputs)
-    rows = loaded.results
-    if not rows and not loaded.quality:
+    files = find_csv_files(inputs)
+    quality_files = [f for f in files if is_quality_file(f)]
+    is_quality = set(quality_files)
+    table = table_from_files([f for f in files if f not in is_quality])
+    quality_rows, quality_dropped = dedupe_quality(
+        row for f in quality_files for row in iter_quality_rows(f))
+    if not table.n_rows and not quality_rows:
         raise EdgebenchError(f"{', '.join(map(str, inputs))}: the results files hold no rows; "
                              "run `edgebench run` (or `edgebench quality`) first")
-    quality = summarize(loaded.quality)
-    data = build_report_data(rows, options, profiles_root=profiles_root, quality=quality)
+    quality = summarize(quality_rows)
+    data = build_report_data(table, options, profiles_root=profiles_root, quality=quality)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,5 +81,6 @@ def build_report(inputs: Sequence[Path], out_dir: Path, options: PricingOptions 
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
     _write_atomic(html_path, render_data_html(data))
     _write_atomic(md_path, markdown_text(data))
-    return ReportSummary(html_path, md_path, loaded.files, len(rows), loaded.duplicates_dropped,
-                         data.n_devices, data.n_configurations, len(loaded.quality), len(quality))
+    return ReportSummary(html_path, md_path, len(files), table.n_rows,
+                         table.duplicates_dropped + quality_dropped, data.n_devices,
+                         data.n_configurations, len(quality_rows), len(quality))
