@@ -25,13 +25,15 @@ from tests.gguf_factory import K_QUANTS, LEGACY, random_tensor  # noqa: E402
 T = gguf.GGMLQuantizationType
 ALL = LEGACY + K_QUANTS
 EXPECTED = {  # bits, block_size, zero point, affine, widened
+    # every type at MatMulNBits' default zero point 2^(bits-1): no zero-point input (8-bit codes
+    # shifted; 4-bit affine blocks fold the shift into the minimum where that is exact)
     "Q4_0": (4, 32, 8, False, False),
-    "Q4_1": (4, 32, 0, True, False),
-    "Q5_0": (8, 32, 16, False, True),
+    "Q4_1": (4, 32, 8, True, False),
+    "Q5_0": (8, 32, 128, False, True),
     "Q8_0": (8, 32, 128, False, False),
-    "Q4_K": (4, 32, 0, True, False),
-    "Q5_K": (8, 32, 0, True, True),
-    "Q6_K": (8, 16, 32, False, True),
+    "Q4_K": (4, 32, 8, True, False),
+    "Q5_K": (8, 32, 128, True, True),
+    "Q6_K": (8, 16, 128, False, True),
 }
 U = 2.0 ** -24
 
@@ -86,10 +88,14 @@ def test_onnxruntime_matches_dequantized_matmul(name):
 
 
 def test_odd_block_count_pads_packed_zero_points():
-    """Q4_1 with K=96: three 4-bit zero points per row, the last byte half used."""
-    raw = random_tensor("Q4_1", 24, 96, seed=3)
+    """Q4_1 with K=96 whose first block's m + 8d is not exact in float32 (d = 1, m = 2^-24):
+    the shift cannot be folded, so three 4-bit zero points (0) per row, the last byte half
+    used, and the weights still bit-exact."""
+    raw = random_tensor("Q4_1", 24, 96, seed=3).copy()
+    raw[0, 0:2] = np.array([1.0], dtype=np.float16).view(np.uint8)
+    raw[0, 2:4] = np.array([2.0 ** -24], dtype=np.float16).view(np.uint8)
     w = gguf_blocks.to_nbits(raw, "Q4_1", (24, 96))
-    assert w.zero_points.shape == (24, 2)
+    assert w.zero_point == 0 and w.zero_points.shape == (24, 2)
     assert np.array_equal(gguf_blocks.dequantize(w), gguf.quants.dequantize(raw, T.Q4_1))
     x = np.random.default_rng(4).standard_normal((2, 96)).astype(np.float32)
     _check_matmul(w, x, _run(gguf_onnx.linear_model(w), x))
@@ -136,13 +142,11 @@ def test_bits_block_size_and_zero_points(name):
 @pytest.mark.parametrize("name", [n for n, e in EXPECTED.items() if e[3]])
 def test_affine_types_never_use_float_zero_points(name):
     _, w = _weight(name)
-    assert w.zero_points is not None and w.zero_points.dtype == np.uint8
+    assert w.zero_points is None and w.block_min is not None  # the shift is in the minimum
     model = gguf_onnx.linear_model(w)
-    inits = {i.name: i for i in model.graph.initializer}
     mm = next(n for n in model.graph.node if n.op_type == "MatMulNBits")
-    assert len(mm.input) == 4
-    assert inits[mm.input[3]].data_type == onnx.TensorProto.UINT8
-    assert {n.op_type for n in model.graph.node} >= {"ReduceSum", "MatMul", "Add"}
+    assert len(mm.input) == 3  # no zero points at all, so none in float
+    assert {n.op_type for n in model.graph.node} == {"MatMulNBits", "MatMul", "Gemm"}  # 2-D x
 
 
 @pytest.mark.parametrize("name", ["F32", "F16", "BF16"])

@@ -28,16 +28,17 @@ CASES = {
                                   "attn_v.weight": "Q4_1", "ffn_gate.weight": "Q4_1",
                                   "ffn_up.weight": "Q4_1", "ffn_down.weight": "Q4_1",
                                   "attn_output.weight": "Q4_0"}, True),
-    # Q4_K_M-like: v and down differ per layer (split q/k/v), affine K-quant embedding, head Q6_K
+    # Q4_K_M-like: v and down differ per layer, affine K-quant embedding, head Q6_K
     "qwen2-k-quants": ("qwen2", {"token_embd.weight": "Q4_K", "attn_q.weight": "Q5_0",
-                                 "attn_k.weight": "Q5_0", "blk.0.attn_v.weight": "Q8_0",
+                                 "attn_k.weight": "Q5_0", "blk.0.attn_v.weight": "Q6_K",
                                  "blk.1.attn_v.weight": "Q5_0", "ffn_gate.weight": "Q4_K",
                                  "ffn_up.weight": "Q4_K", "blk.0.ffn_down.weight": "Q6_K",
                                  "blk.1.ffn_down.weight": "Q5_K", "attn_output.weight": "Q4_K",
                                  "output.weight": "Q6_K"}, False),
     # float matrices where a file keeps them: F16 embedding (tied), F32 output projection
+    # (gate Q8_0, up Q4_0: different bits, so gate and up stay apart)
     "llama-float-tables": ("llama", {"token_embd.weight": "F16", "attn_output.weight": "F32",
-                                     "ffn_up.weight": "Q5_0"}, True),
+                                     "ffn_up.weight": "Q4_0"}, True),
 }
 
 
@@ -117,11 +118,13 @@ def test_a_wrong_rope_mode_is_caught(tmp_path):
 
 def test_summary_names_packing_widening_and_types(tmp_path):
     *_, summary = _model(tmp_path, "qwen2-k-quants")
-    assert summary["packed_qkv_layers"] == 1  # layer 0's v is Q8_0: split
+    # layer 0's v is Q6_K (blocks of 16): split; layer 1's Q5_0 q/k/v: one matrix
+    assert summary["packed_qkv_layers"] == 1
     assert summary["packed_gate_up_layers"] == 2
-    assert summary["widened_from"]["Q5_0 (5-bit)"] >= 1
-    assert summary["widened_from"]["Q6_K (6-bit)"] == 2  # blk.0 down + head
-    assert summary["block_types"]["Q4_K"] >= 5
+    assert summary["widened_to_8_bits"] == {"Q5_0": 5, "Q5_K": 1, "Q6_K": 3}
+    # every GGUF matrix once under its own type, packed or not (2 layers x 7, table, head)
+    assert summary["block_types"] == {"Q4_K": 7, "Q5_0": 5, "Q5_K": 1, "Q6_K": 3}
+
 
 
 def test_last_logits_graph_has_one_position(tmp_path):
@@ -196,8 +199,14 @@ def test_the_variant_builds_without_torch_transformers_or_gguf(built_models, def
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["precision"] == "gguf" and manifest["source_quant"] == "Q4_1"
     assert manifest["gguf_blocks"]["block_types"] == {"Q4_1": 210, "Q8_0": 1}
+    assert manifest["gguf_blocks"]["widened_to_8_bits"] == {}
     assert manifest["gguf_blocks"]["packed_qkv_layers"] == 30
     assert manifest["weight_bytes_per_token"] > 0
     built = built_models["gguf"]
     for name in ("model.onnx.data", "tokenizer.json", "genai_config.json"):
         assert (folder / name).read_bytes() == (built / name).read_bytes(), name
+
+
+def test_split_paths_are_used_where_layouts_differ(tmp_path):
+    *_, summary = _model(tmp_path, "llama-float-tables")
+    assert summary["packed_gate_up_layers"] == 0 and summary["packed_qkv_layers"] == 2

@@ -226,12 +226,38 @@ def to_nbits(raw: np.ndarray, qtype: object, shape: tuple[int, int]) -> NBitsWei
     scales = np.ascontiguousarray(scale, dtype=np.float32).reshape(n, nb)
     if block_min is not None:
         block_min = np.ascontiguousarray(block_min, dtype=np.float32).reshape(n, nb)
-    default_zp = 1 << (lay.bits - 1)
-    zero_points = None if lay.zero_point == default_zp else nbits_pack.pack_zero_points(
-        np.full((n, nb), lay.zero_point, dtype=np.uint8), lay.bits)
-    b = nbits_pack.pack_codes(codes.reshape(n, k), lay.bits, lay.block_size)
-    return NBitsWeight(name, lay.bits, lay.block_size, b, scales, zero_points, lay.zero_point,
+    codes, zero_point, block_min = _to_default_zero_point(
+        codes.reshape(n, k), lay.bits, lay.zero_point, scales, block_min)
+    zero_points = None if zero_point == 1 << (lay.bits - 1) else nbits_pack.pack_zero_points(
+        np.full((n, nb), zero_point, dtype=np.uint8), lay.bits)
+    b = nbits_pack.pack_codes(codes, lay.bits, lay.block_size)
+    return NBitsWeight(name, lay.bits, lay.block_size, b, scales, zero_points, zero_point,
                        block_min, lay.widened_from)
+
+
+def _to_default_zero_point(codes: np.ndarray, bits: int, zero_point: int, scales: np.ndarray,
+                           block_min: np.ndarray | None):
+    """Without a zero-point input MatMulNBits reads fewer bytes and takes its faster symmetric
+    path, which assumes 2^(bits-1). 8-bit codes move there exactly (q + 128 - zp stays in
+    0..255 for every GGUF type's range). 4-bit affine blocks cannot move their codes; they fold
+    the shift into the block minimum instead, (m + 8d), where that sum is exact in float32 for
+    every block, so each weight still rounds once, like llama.cpp's d*q + m."""
+    import numpy as np
+
+    default = 1 << (bits - 1)
+    if zero_point == default:
+        return codes, zero_point, block_min
+    if bits == 8:
+        return (codes.astype(np.int16) + (default - zero_point)).astype(np.uint8), default, \
+            block_min
+    if block_min is None or zero_point != 0:
+        return codes, zero_point, block_min
+    shifted = block_min + np.float32(default) * scales
+    exact = (shifted.astype(np.float64) == block_min.astype(np.float64)
+             + float(default) * scales.astype(np.float64))
+    if not exact.all():
+        return codes, zero_point, block_min
+    return codes, default, shifted.astype(np.float32)
 
 
 def float_weight(raw: np.ndarray, qtype: object, shape: tuple[int, int]) -> np.ndarray:

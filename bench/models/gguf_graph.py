@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bench.models import gguf_onnx
+from bench.models import gguf_blocks, gguf_onnx
 from bench.models.gguf_config import DecoderConfig
 
 if TYPE_CHECKING:
@@ -24,13 +24,13 @@ if TYPE_CHECKING:
 class _Graph:
     """Nodes and initializers being collected; names follow the builder's `/model/...`."""
 
-    def __init__(self, accuracy_level: int) -> None:
+    def __init__(self, accuracy_level: int, tensors: GgufTensors) -> None:
+        self.tensors = tensors
         self.nodes: list = []
         self.inits: list = []
         self.accuracy_level = accuracy_level
         self.weights: dict[str, tuple[Any, gguf_onnx.WeightNames]] = {}
         self.sources: dict[str, str] = {}  # GGUF tensor -> its block type (manifest)
-        self.widened: dict[str, int] = {}  # widened_from -> count of matrices
         self._consts: set[str] = set()
         self._block_sums: dict[tuple[str, int, int], str] = {}  # (x, blocks, size) -> sum
 
@@ -62,25 +62,29 @@ class _Graph:
             names, inits = gguf_onnx.weight_initializers(w, f"{key}.")
             self.inits += inits
             self.weights[key] = (w, names)
-            if w.widened_from:
-                self.widened[w.widened_from] = self.widened.get(w.widened_from, 0) + 1
-        for t in tensor_names:
-            self.sources[t] = w.source_type
+        for t in tensor_names:  # each GGUF tensor's own type, also inside a packed matrix
+            self.sources[t] = self.tensors.info(t).type_name
         return self.weights[key][1]
 
     def matmul(self, w: Any, key: str, tensor_names: list[str], x: str, y: str,
-               prefix: str) -> None:
+               prefix: str, x_rank: int = 2) -> None:
         wn = self.nbits(key, w, tensor_names)
         shared = self._block_sums.get((x, w.n_blocks, w.block_size))
+        indicator = None
+        if wn.block_min_t is not None and x_rank == 2 and shared is None:
+            indicator = f"block_indicator.K{w.k}.b{w.block_size}"  # one per shape, shared
+            if indicator not in self._consts:
+                self._consts.add(indicator)
+                self.const(indicator, gguf_onnx.block_indicator(w.k, w.block_size))
         part = gguf_onnx.matmul_nodes(w, wn, x, y, prefix, accuracy_level=self.accuracy_level,
-                                      x_rank=3, block_sum=shared)
+                                      x_rank=x_rank, block_sum=shared, indicator=indicator)
         if wn.block_min_t is not None and shared is None:
             self._block_sums[(x, w.n_blocks, w.block_size)] = f"{prefix}block_sum"
         self.nodes += part.nodes
         self.inits += part.initializers
 
     def linear(self, tensors: GgufTensors, names: list[str], key: str, x: str, y: str,
-               prefix: str) -> None:
+               prefix: str, x_rank: int = 2) -> None:
         """y = x @ W.T for the GGUF tensors `names` stacked along N (one or q/k/v)."""
         import numpy as np
 
@@ -88,7 +92,7 @@ class _Graph:
             parts = [tensors.nbits(n) for n in names]
             w = parts[0] if len(parts) == 1 else gguf_onnx.concat_n(parts)
             if w is not None:
-                self.matmul(w, key, names, x, y, prefix)
+                self.matmul(w, key, names, x, y, prefix, x_rank)
                 return
         if len(names) == 1:  # a float matrix (F16/F32 in the file): an exact float MatMul
             table = tensors.floats(names[0])
@@ -104,10 +108,17 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
     """The ModelProto (weights in memory) and what the manifest records about its weights."""
     from onnx import TensorProto, helper
 
-    g = _Graph(accuracy_level)
+    g = _Graph(accuracy_level, tensors)
     seqlens, total = _mask_inputs(g)
     cos, sin = _rotary_caches(g, cfg)
-    x = _embedding(g, cfg, tensors)
+    # The residual stream is 2-D [tokens, hidden] (the affine terms are then one Gemm each);
+    # GroupQueryAttention and the head see [batch, sequence, ...].
+    g.node("Shape", ["input_ids"], ["/model/shape/ids"], "/model/shape/Shape")
+    g.node("Concat", ["/model/shape/ids", g.i64([-1])], ["/model/shape/3d"],
+           "/model/shape/Concat", axis=0)
+    x = "/model/embed_tokens/2d"
+    g.node("Reshape", [_embedding(g, cfg, tensors), g.i64([-1, cfg.hidden])], [x],
+           "/model/embed_tokens/To2D")
     residual, last_out = x, None
     kv_in, kv_out = [], []
     for i in range(cfg.layers):
@@ -125,8 +136,11 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
                              tensors.floats(f"blk.{i}.ffn_norm.weight"), cfg.rms_eps,
                              f"model.layers.{i}.post_attention_layernorm.weight")
         last_out = _mlp(g, tensors, i, h2, cfg.ffn)
-    final, _ = _norm(g, f"/model/layers.{cfg.layers}/final_norm_layernorm", residual, last_out,
-                     tensors.floats("output_norm.weight"), cfg.rms_eps, "model.norm.weight")
+    final2d, _ = _norm(g, f"/model/layers.{cfg.layers}/final_norm_layernorm", residual,
+                       last_out, tensors.floats("output_norm.weight"), cfg.rms_eps,
+                       "model.norm.weight")
+    final = "/model/final_norm/3d"
+    g.node("Reshape", [final2d, "/model/shape/3d"], [final], "/model/final_norm/To3D")
     if logits == "last":
         g.node("Gather", [final, g.i64(-1)], ["/lm_head/prune/Gather/output_0"],
                "/lm_head/prune/Gather", axis=1)
@@ -135,7 +149,7 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
         final = "/lm_head/prune/Unsqueeze/output_0"
     head = "token_embd.weight" if cfg.tied_head else "output.weight"
     g.linear(tensors, [head], "lm_head" if not cfg.tied_head else "token_embd", final,
-             "logits", "/lm_head/")
+             "logits", "/lm_head/", x_rank=3)
 
     batch, seq = "batch_size", "sequence_length"
     kv_shape = [batch, cfg.kv_heads, "past_sequence_length", cfg.head_dim]
@@ -153,8 +167,10 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
         helper.make_opsetid("", gguf_onnx.OPSET), helper.make_opsetid(gguf_onnx.MS_DOMAIN, 1)],
         producer_name="edgebench gguf variant")
     model.ir_version = min(model.ir_version, 10)
+    widened = {t: n for t, n in _count(g.sources).items()
+               if t in gguf_blocks.LAYOUTS and gguf_blocks.LAYOUTS[t].widened_from}
     summary = {"block_types": dict(sorted(_count(g.sources).items())),
-               "widened_from": dict(sorted(g.widened.items())),
+               "widened_to_8_bits": dict(sorted(widened.items())),  # GGUF tensors, by type
                "packed_qkv_layers": sum(1 for k in g.weights if k.endswith("qkv_proj")),
                "packed_gate_up_layers": sum(1 for k in g.weights if k.endswith("gate_up_proj")),
                "accuracy_level": accuracy_level}
@@ -281,11 +297,17 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
             q_in.append(out)
     past = [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
     present = [f"present.{i}.key", f"present.{i}.value"]
+    for j, name in enumerate(q_in):
+        if name:
+            g.node("Reshape", [name, "/model/shape/3d"], [f"{name}/3d"], f"{p}/To3D_{j}")
+            q_in[j] = f"{name}/3d"
     g.node("GroupQueryAttention", q_in + past + [seqlens, total, cos, sin],
-           [f"{p}/GroupQueryAttention/output_0"] + present, f"{p}/GroupQueryAttention",
+           [f"{p}/GroupQueryAttention/output_3d"] + present, f"{p}/GroupQueryAttention",
            domain=gguf_onnx.MS_DOMAIN, num_heads=cfg.heads, kv_num_heads=cfg.kv_heads,
            scale=float(1.0 / np.sqrt(cfg.head_dim)), local_window_size=-1, softcap=0.0,
            do_rotary=1, rotary_interleaved=int(cfg.rope_interleaved))
+    g.node("Reshape", [f"{p}/GroupQueryAttention/output_3d", g.i64([-1, cfg.heads * cfg.head_dim])],
+           [f"{p}/GroupQueryAttention/output_0"], f"{p}/To2D")
     out = f"{p}/o_proj/MatMul/output_0"
     g.linear(tensors, [f"blk.{i}.attn_output.weight"], f"{key}.o_proj",
              f"{p}/GroupQueryAttention/output_0", out, f"{p}/o_proj/")

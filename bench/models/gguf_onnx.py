@@ -61,15 +61,25 @@ def weight_initializers(w: NBitsWeight, prefix: str) -> tuple[WeightNames, list]
     return names, inits
 
 
+def block_indicator(k: int, block_size: int):
+    """S [K, K/block_size] of 0/1: x @ S sums x over each block (one MatMul, no reshape)."""
+    import numpy as np
+
+    return np.kron(np.eye(k // block_size, dtype=np.float32),
+                   np.ones((block_size, 1), dtype=np.float32))
+
+
 def matmul_nodes(w: NBitsWeight, names: WeightNames, x: str, y: str, prefix: str, *,
-                 accuracy_level: int = 0, x_rank: int = 2,
-                 block_sum: str | None = None) -> LinearNodes:
+                 accuracy_level: int = 0, x_rank: int = 2, block_sum: str | None = None,
+                 indicator: str | None = None) -> LinearNodes:
     """x [..., K] (rank `x_rank`) -> y [..., N] reading the registered weight `names`.
 
-    The affine term takes four ops: Reshape x to [..., n_blocks, block_size] (no copy),
-    ReduceSum, MatMul by block_min_t, Add. `block_sum` names a BlockSum of the same x and
-    block size computed earlier (q/k/v and gate/up share one); else this call computes it as
-    `{prefix}block_sum`."""
+    The affine term: for a 2-D x, BlockSum = x @ S (S the block indicator, `indicator` names a
+    shared one) and one Gemm adds BlockSum @ block_min_t to the MatMulNBits output; for higher
+    ranks, Reshape to [..., n_blocks, block_size], ReduceSum, MatMul and Add. `block_sum` names a
+    BlockSum of the same x and block size computed earlier (q/k/v and gate/up share one); else
+    this call computes it as `{prefix}block_sum`. Few ops matter: at M=1 each costs about as
+    much as reading 60 kB."""
     import numpy as np
     from onnx import helper, numpy_helper
 
@@ -80,22 +90,34 @@ def matmul_nodes(w: NBitsWeight, names: WeightNames, x: str, y: str, prefix: str
         "MatMulNBits", inputs, [mm_out], name=f"{p}MatMulNBits", domain=MS_DOMAIN,
         K=w.k, N=w.n, bits=w.bits, block_size=w.block_size, accuracy_level=accuracy_level)]
     inits: list = []
-    if names.block_min_t is not None:
-        if block_sum is None:
-            block_sum = f"{p}block_sum"
+    if names.block_min_t is None:
+        return LinearNodes(nodes, inits)
+    if block_sum is None:
+        block_sum = f"{p}block_sum"
+        if x_rank == 2:
+            if indicator is None:
+                indicator = f"{p}block_indicator"
+                inits.append(numpy_helper.from_array(block_indicator(w.k, w.block_size),
+                                                     indicator))
+            nodes.append(helper.make_node("MatMul", [x, indicator], [block_sum],
+                                          name=f"{p}BlockSum"))
+        else:
             shape = [0] * (x_rank - 1) + [w.n_blocks, w.block_size]
-            inits = [numpy_helper.from_array(np.array(shape, np.int64), f"{p}block_shape"),
-                     numpy_helper.from_array(np.array([-1], np.int64), f"{p}sum_axes")]
+            inits += [numpy_helper.from_array(np.array(shape, np.int64), f"{p}block_shape"),
+                      numpy_helper.from_array(np.array([-1], np.int64), f"{p}sum_axes")]
             nodes += [
                 helper.make_node("Reshape", [x, f"{p}block_shape"], [f"{p}x_blocks"],
                                  name=f"{p}BlockReshape"),
                 helper.make_node("ReduceSum", [f"{p}x_blocks", f"{p}sum_axes"], [block_sum],
                                  name=f"{p}BlockSum", keepdims=0)]
+    if x_rank == 2:
+        nodes.append(helper.make_node("Gemm", [block_sum, names.block_min_t, mm_out], [y],
+                                      name=f"{p}MinGemm"))
+    else:
         nodes += [
             helper.make_node("MatMul", [block_sum, names.block_min_t], [f"{p}min_term"],
                              name=f"{p}MinMatMul"),
-            helper.make_node("Add", [mm_out, f"{p}min_term"], [y], name=f"{p}AddMin"),
-        ]
+            helper.make_node("Add", [mm_out, f"{p}min_term"], [y], name=f"{p}AddMin")]
     return LinearNodes(nodes, inits)
 
 
