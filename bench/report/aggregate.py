@@ -19,7 +19,7 @@ from bench.report.columnar import ROWS, RowTable
 MAX_REP_SERIES = 40  # lines in the throttling plot; more is unreadable and bloats the page
 _KEY = ("host_fingerprint", "cpu_model", "model_id", "variant", "backend", "ep", "threads", "test")
 _MEDIANS = ("prefill_tok_s", "decode_tok_s", "ttft_s", "itl_p90_s", "peak_rss_bytes",
-            "prefill_j_per_tok", "decode_j_per_tok")
+            "prefill_j_per_tok", "decode_j_per_tok", "bytes_per_token", "decode_roofline_frac")
 _NAMED = ("model_id", "backend", "ep", "threads")
 # bench.cost.scenarios.group_configurations' key: a device and a model x variant x backend x EP x threads
 _CONFIG_KEY = ("host_fingerprint", "cpu_model", "accelerators", "cpu_cores_logical", "model_id",
@@ -77,6 +77,8 @@ class TestStats:
     energy: str  # energy_label() of the rows
     config: str  # ConfigNamer label, variant included
     setup: str  # the same without the variant (plots colour by variant instead)
+    bytes_per_token: float | None = None  # what a decode step reads (docs/roofline.md)
+    decode_roofline_frac: float | None = None  # decode speed / (bandwidth / bytes_per_token)
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ def _test_stats(k: dict[str, Any], reps: int, med: dict[str, float | None], low:
         decode_tok_s_min=low, decode_tok_s_max=high, ttft_s=med["ttft_s"],
         itl_p90_s=med["itl_p90_s"], peak_rss_bytes=med["peak_rss_bytes"],
         prefill_j_per_tok=med["prefill_j_per_tok"], decode_j_per_tok=med["decode_j_per_tok"],
+        bytes_per_token=med.get("bytes_per_token"),
+        decode_roofline_frac=med.get("decode_roofline_frac"),
         energy=energy_label(methods),
         config=name(k["model_id"], k["variant"], k["backend"], k["ep"], k["threads"]),
         setup=name(k["model_id"], None, k["backend"], k["ep"], k["threads"]))

@@ -34,7 +34,7 @@ REPORT_COLUMNS = (
     "prefill_j_per_tok", "decode_j_per_tok", "prefill_j_per_tok_low", "prefill_j_per_tok_high",
     "decode_j_per_tok_low", "decode_j_per_tok_high", "energy_method", "energy_basis",
     "host_fingerprint", "cpu_model", "cpu_arch", "cpu_cores_logical", "os_name", "accelerators",
-    "virtualized", "cloud_provider")
+    "virtualized", "cloud_provider", "bytes_per_token", "decode_roofline_frac")
 _SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "str": "VARCHAR"}
 ROWS = "rows"  # the view every aggregate reads; `ord` is the rows' order in the inputs
 _GLOB = re.compile(r"[*?\[\]{}]")

@@ -285,7 +285,9 @@ def render_data_html(data: ReportData) -> str:
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if data.n_rows:
         body = [
-            '<nav><a href="#performance">performance</a><a href="#quality">quality</a>'
+            '<nav><a href="#performance">performance</a>'
+            + ('<a href="#peers">runtimes</a>' if "peers" in tables else "")
+            + '<a href="#quality">quality</a>'
             '<a href="#local-cost">local cost</a>'
             '<a href="#offers">cloud offers</a><a href="#break-even">break-even</a>'
             '<a href="#cost-quality">cost against quality</a>'
@@ -297,6 +299,7 @@ def render_data_html(data: ReportData) -> str:
             '<b>hatched</b>, with <b>dashed lines</b> and an "ESTIMATE" legend entry, and shaded in '
             'tables; measurements are solid.</p>',
             _table_html(tables["performance"]), charts["decode"], charts["energy"],
+            *([_table_html(tables["peers"])] if "peers" in tables else []),
             _table_html(tables["quality"]),
             _table_html(tables["local-cost"]), _table_html(tables["offers"]), charts["usd-per-mtok"],
             charts["daily-cost"], _table_html(tables["break-even"]), cost_quality_html(data),

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from bench.cost.format import format_number, format_usd
 from bench.report.data import PricedScenario, ReportData, has_dedicated_line, is_estimate
+from bench.report.peers import HEADER as PEERS_HEADER, INTRO as PEERS_INTRO
+from bench.report.peers import TITLE as PEERS_TITLE, peer_rows
 from bench.report.quality import (NO_QUALITY_NOTE, QUALITY_NOTE, QUALITY_SECTION_HEADER,
                                   QUALITY_SECTION_INTRO, QualityCells, quality_section_rows)
 
@@ -185,6 +187,13 @@ def break_even_table(data: ReportData) -> Table:
          f"at {ctx.usage_tok_per_day:,.0f} tok/day"), tuple(rows))
 
 
+def peers_table(data: ReportData) -> Table | None:
+    """Runtimes side by side (report/peers.py); None when nothing ran on two runtimes."""
+    rows, notes = peer_rows(data.tests)
+    return Table("peers", PEERS_TITLE, PEERS_INTRO, PEERS_HEADER, rows, notes) if rows else None
+
+
 def all_tables(data: ReportData) -> list[Table]:
-    return [performance_table(data), quality_table(data), local_cost_table(data), offers_table(data),
-            break_even_table(data)]
+    peers = peers_table(data)
+    return [performance_table(data), *([peers] if peers else []), quality_table(data),
+            local_cost_table(data), offers_table(data), break_even_table(data)]
