@@ -31,7 +31,10 @@ def _question_ids(folder):
                                  QUESTION)
 
 
-@pytest.mark.parametrize("variant", ["gguf", "int4", "int8", "fp32"])
+# gguf is gguf-exact's weights at int8 activations: on this prompt fp32 itself is nearly tied
+# between "The" (24.14) and "La" (24.05), and gguf tips into French (test_gguf_variant.py checks
+# its logits against gguf-exact's instead)
+@pytest.mark.parametrize("variant", ["gguf-exact", "int4", "int8", "fp32"])
 def test_the_real_model_answers_paris_in_every_variant(built_models, variant):
     folder = built_models[variant]
     tok, ids = _question_ids(folder)

@@ -175,6 +175,23 @@ def test_gguf_exact_gives_the_dequantized_fp32_models_logits(built_models):
 
 
 @pytest.mark.slow
+def test_int8_activations_move_the_logits_little(built_models):
+    """gguf (accuracy level 4) against gguf-exact on the chat question test_backends asks: the
+    logits move by a small fraction of their range, and the exact top choice stays in the top
+    three (here fp32 is nearly tied between 'The' and 'La', so the top one may swap)."""
+    from bench.run import prompts
+
+    folder = built_models["gguf"]
+    tok = prompts.load_tokenizer(folder)
+    ids = prompts.chat_ids(prompts.compile_chat(folder), tok, "You are a helpful assistant.",
+                           "What is the capital of France?")
+    exact = _last_logits(built_models["gguf-exact"], ids)
+    fast = _last_logits(folder, ids)
+    assert np.abs(fast - exact).max() < 0.1 * (exact.max() - exact.min())
+    assert exact.argmax() in np.argsort(fast)[-3:]
+
+
+@pytest.mark.slow
 def test_the_variant_builds_without_torch_transformers_or_gguf(built_models, default_recipe,
                                                              tmp_path):
     """What a board or a fresh machine has: numpy, onnx, onnxruntime, tokenizers."""

@@ -149,7 +149,9 @@ def test_models_list_shows_the_head_and_stale_builds(tmp_path, monkeypatch):
     assert done.returncode == 0, done.stderr
     rows = {tuple(c.strip() for c in line.split("|")[2:5]): line.split("|")[5].strip()
             for line in done.stdout.splitlines() if line.startswith(f"| {MODEL} ")}
-    assert rows == {("int4", "int4 (block_size=32,accuracy_level=4)", "last"): "stale: rebuild",
+    assert rows == {("gguf", "gguf (accuracy_level=4)", "last"): "no",
+                    ("gguf-exact", "gguf (accuracy_level=0)", "last"): "no",
+                    ("int4", "int4 (block_size=32,accuracy_level=4)", "last"): "stale: rebuild",
                     ("int8", "int8", "last"): "no", ("int8", "int8", "all"): "yes",
                     ("fp32", "fp32", "last"): "no"}
 
