@@ -1,7 +1,8 @@
 """Load on `edgebench serve`: concurrent clients sending 500-row results uploads to a real
 uvicorn on loopback, for SQLite and PostgreSQL; prints requests/s, rows/s, latency p50/p99,
-errors, lost rows (rows sent against rows the service then counts) and the server's RSS idle,
-peak and after.
+errors, lost rows (rows sent against rows the service then counts), the server's RSS idle, peak
+and after, and its CPU time per row (server = its process and its upload workers together;
+PostgreSQL's own processes are not counted), with the machine's load average.
 
 Target (issue 15): 8 clients on the same host sending 500-row uploads, >= 20,000 rows/s
 ingest on the 2-vCPU development VM, p99 under 2 s, 0 errors, 0 lost rows. Timings are printed,
@@ -93,8 +94,31 @@ class Server:
                     raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
                 time.sleep(0.1)
 
+    def processes(self) -> list[psutil.Process]:
+        """The server and its upload workers (bench/serve/ingest.py)."""
+        main = psutil.Process(self.proc.pid)
+        return [main, *main.children(recursive=True)]
+
     def rss_bytes(self) -> int:
-        return psutil.Process(self.proc.pid).memory_info().rss
+        """Resident memory of the server's processes together."""
+        total = 0
+        for proc in self.processes():
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def cpu_s(self) -> float:
+        """CPU time (user + system) of the server's processes together."""
+        total = 0.0
+        for proc in self.processes():
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes, dict]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
@@ -141,6 +165,8 @@ class LoadResult:
     rss_idle_bytes: int
     rss_peak_bytes: int
     rss_after_bytes: int
+    server_cpu_s: float = 0.0  # CPU time the server's processes spent during the load
+    load_average: float = 0.0  # the machine's 1-minute load average as the load ended
 
     @property
     def rows_per_s(self) -> float:
@@ -163,7 +189,9 @@ class LoadResult:
                 f"p99 {self.latency_s(0.99):.2f} s, {len(self.errors)} errors, {self.retries} "
                 f"retries, {self.rows_sent - self.rows_stored} rows lost; server RSS idle "
                 f"{self.rss_idle_bytes / mib:.0f} MiB, peak {self.rss_peak_bytes / mib:.0f} MiB, "
-                f"after {self.rss_after_bytes / mib:.0f} MiB; target "
+                f"after {self.rss_after_bytes / mib:.0f} MiB; server CPU "
+                f"{self.server_cpu_s * 1e6 / max(self.rows_stored, 1):.0f} us/row; load average "
+                f"{self.load_average:.2f}; target "
                 f"{'met' if met else 'NOT met'} (>= {TARGET_ROWS_PER_S:,} rows/s, p99 < "
                 f"{TARGET_P99_S:g} s)")
 
@@ -207,19 +235,22 @@ def run_load(server: Server, bodies: list[bytes], engine: str, clients: int = CL
     threads = [threading.Thread(target=_client, args=(server, bodies[i::clients], latencies,
                                                       errors, retries)) for i in range(clients)]
     sampler.start()
+    cpu_before = server.cpu_s()
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
+    cpu = server.cpu_s() - cpu_before
+    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     done.set()
     sampler.join()
     time.sleep(3)  # what the server holds once the load is over
     stored = server.healthz()["rows"] - before
     return LoadResult(engine, len(bodies), len(bodies) * ROWS_PER_UPLOAD, stored, wall,
                       tuple(latencies), tuple(errors), len(retries), idle,
-                      max(peak[0], server.rss_bytes()), server.rss_bytes())
+                      max(peak[0], server.rss_bytes()), server.rss_bytes(), cpu, load_average)
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +294,9 @@ def test_serve_load(db_url, bodies, tmp_path, benchmark):
         p50_s=result.latency_s(0.5), p99_s=result.latency_s(0.99), errors=len(result.errors),
         retries=result.retries, lost_rows=result.rows_sent - result.rows_stored,
         rss_idle_bytes=result.rss_idle_bytes, rss_peak_bytes=result.rss_peak_bytes,
-        rss_after_bytes=result.rss_after_bytes)
+        rss_after_bytes=result.rss_after_bytes,
+        server_cpu_us_per_row=result.server_cpu_s * 1e6 / max(result.rows_stored, 1),
+        load_average=result.load_average)
     print("\n" + result.summary())
     assert not result.errors, result.errors[:5]
     assert result.rows_stored == result.rows_sent

@@ -87,7 +87,7 @@ def text_columns() -> tuple[str, ...]:
 
 
 @cache
-def _numeric_limits() -> tuple[tuple[str, Limit], ...]:
+def numeric_limits() -> tuple[tuple[str, Limit], ...]:
     """(column, limit) of every numeric column; a column without one is unbounded."""
     unbounded = Limit("", -math.inf, math.inf, "")
     return tuple((c, limit_for(c) or unbounded) for c in numeric_columns())
@@ -124,7 +124,7 @@ class RowError:
 class Checked:
     """Outcome of a check: the rows when valid, else the errors and the HTTP status that fits."""
 
-    rows: tuple[Any, ...]  # ResultRow, or QualityRow for the quality endpoint
+    rows: Sequence[Any]  # ResultRows (a tuple, or a serve.batch.ResultBatch), or QualityRows
     errors: tuple[RowError, ...]
     status: int  # 200 valid, 400 not UTF-8, 413 too many rows, 422 invalid content
     error_count: int = 0
@@ -134,7 +134,7 @@ def row_errors(row: ResultRow, line: int, now: datetime | None = None) -> list[R
     """Everything wrong with one schema-valid row but control characters (control_errors;
     the upload service finds those in the raw record); `now` (UTC) bounds its timestamps."""
     errors: list[RowError] = []
-    for column, lim in _numeric_limits():
+    for column, lim in numeric_limits():
         value = getattr(row, column)
         if value is None or lim.low <= value <= lim.high:
             continue

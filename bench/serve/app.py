@@ -28,13 +28,13 @@ from starlette.concurrency import run_in_threadpool
 
 from bench.results.quality import QUALITY_COLUMNS, QualityRow
 from bench.results.schema import COLUMNS, ResultRow
-from bench.results.validate import MAX_REPORTED_ERRORS, RowError, neutralise_formulas, parse_utc
+from bench.results.validate import MAX_REPORTED_ERRORS, neutralise_formulas, parse_utc
 from bench.results.writer import format_rows_csv
 from bench.serve import quality as q
-from bench.serve.checks import check_quality_upload, check_results_upload
+from bench.serve.ingest import IngestWorkers, Ingested, ingest
 from bench.serve.limits import Limits, RequestLimits
 from bench.serve.security import (BASE_HEADERS, HttpProblem, authorise, html_headers, problem)
-from bench.serve.storage import RowFilter, RunNotYours, Store, StoreBusy, StoreOutcome
+from bench.serve.storage import RowFilter, Store
 
 ReportHtml = Callable[[list[ResultRow]], str]
 _CSV_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -56,15 +56,22 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
                report_html: ReportHtml | None = None, public_read: bool = False,
                body_timeout_s: float = 60.0, max_concurrent_uploads: int = 16,
                max_upload_bytes_in_flight: int = 32_000_000,
-               clock: Callable[[], datetime] | None = None) -> FastAPI:
+               clock: Callable[[], datetime] | None = None, ingest_workers: int = 0) -> FastAPI:
     """Everything the app needs is built here, so tests can run several apps side by side;
-    `clock` (UTC) is what "in the future" is measured against."""
+    `clock` (UTC) is what "in the future" is measured against. ingest_workers > 0 checks and
+    stores uploads in that many worker processes (bench/serve/ingest.py), started with the
+    app; 0 in threads of this process."""
     store = Store(db_url)
     now = clock or (lambda: datetime.now(timezone.utc))
+    workers = IngestWorkers(db_url, ingest_workers) if ingest_workers > 0 else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        if workers is not None:
+            await run_in_threadpool(workers.start)
         yield
+        if workers is not None:
+            await run_in_threadpool(workers.shutdown)
         store.dispose()
 
     app = FastAPI(title="edgebench results", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -91,24 +98,26 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
         return {"status": "ok", "rows": store.count_rows(),
                 "quality_rows": store.count_quality_rows()}
 
-    async def upload(request: Request, check: Callable[..., Any],
-                     store_fn: Callable[..., StoreOutcome]) -> JSONResponse:
+    async def upload(request: Request, kind: str) -> JSONResponse:
         token_id = await run_in_threadpool(authorise, store, request.headers.get("authorization"),
                                            writing=True)
         data = await _csv_payload(request, await request.body(), max_body_bytes)
-        checked = await run_in_threadpool(check, data, max_rows=max_rows, now=now())
+        if workers is not None:
+            result = await workers.run(kind, data, max_rows=max_rows, now=now(),
+                                       token_id=token_id)
+        else:
+            result = await run_in_threadpool(ingest, store, kind, data, max_rows=max_rows,
+                                             now=now(), token_id=token_id)
         del data
-        if checked.errors:
-            raise HttpProblem(checked.status, checked.errors, error_count=checked.error_count)
-        return await _stored(checked.rows, store_fn, token_id)
+        return _answer(result)
 
     @app.post("/api/results")
     async def post_results(request: Request) -> JSONResponse:
-        return await upload(request, check_results_upload, store.store_rows)
+        return await upload(request, "results")
 
     @app.post("/api/quality")
     async def post_quality(request: Request) -> JSONResponse:
-        return await upload(request, check_quality_upload, store.store_quality_rows)
+        return await upload(request, "quality")
 
     @app.get("/api/results")
     def page_results(request: Request) -> Response:
@@ -144,26 +153,15 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
     return app
 
 
-async def _stored(rows: Sequence[Any], store_fn: Callable[..., StoreOutcome],
-                  token_id: int | None) -> JSONResponse:
-    import sqlalchemy as sa
-
-    try:
-        outcome = await run_in_threadpool(store_fn, rows, token_id)
-    except StoreBusy as exc:
-        raise problem(503, f"the database is busy; retry in {exc.retry_after_s:g} s (re-sending "
-                           "is safe)", {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
-    except RunNotYours as exc:
-        raise problem(403, str(exc)) from None
-    except sa.exc.IntegrityError:  # the store retries these; still racing: the client may too
-        raise problem(409, "a concurrent upload is storing the same rows; retry (re-sending "
-                           "is safe)", {"Retry-After": "1"}) from None
-    if outcome.conflicts:
-        raise HttpProblem(409, [RowError(index + 2, None, msg) for index, msg in outcome.conflicts],
-                          error_count=len(outcome.conflicts))
-    payload = {"run_ids": sorted({row.run_id for row in rows}), "rows": len(rows),
-               "stored": outcome.stored, "duplicates": outcome.duplicates}
-    return JSONResponse(payload, status_code=201 if outcome.stored else 200, headers=BASE_HEADERS)
+def _answer(result: Ingested) -> JSONResponse:
+    """An upload's outcome as its HTTP answer."""
+    if result.payload is not None:
+        return JSONResponse(result.payload, status_code=result.status, headers=BASE_HEADERS)
+    headers = ({} if result.retry_after_s is None else
+               {"Retry-After": str(max(1, math.ceil(result.retry_after_s)))})
+    if result.errors:
+        raise HttpProblem(result.status, result.errors, headers, error_count=result.error_count)
+    raise problem(result.status, result.message, headers)
 
 
 def _filters(request: Request) -> RowFilter:
@@ -306,11 +304,23 @@ def fallback_html(rows: Sequence[ResultRow], quality_rows: int = 0) -> str:
     return "\n".join(lines)
 
 
+def default_ingest_workers() -> int:
+    """One upload worker per core the server may use (at least one, at most 8)."""
+    import os
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, usable or 1))
+
+
 def serve_main(db_url: str, host: str = "127.0.0.1", port: int = 8000, *,
-               public_read: bool = False, max_connections: int = 256) -> None:
+               public_read: bool = False, max_connections: int = 256,
+               ingest_workers: int | None = None) -> None:
     """uvicorn with idle keep-alive connections closed after 5 s and at most max_connections
-    at once (more get 503, which the upload client retries)."""
+    at once (more get 503, which the upload client retries); uploads are checked and stored
+    in ingest_workers processes (default: one per core)."""
     import uvicorn
 
-    uvicorn.run(create_app(db_url, public_read=public_read), host=host, port=port,
-                proxy_headers=False, timeout_keep_alive=5, limit_concurrency=max_connections)
+    workers = default_ingest_workers() if ingest_workers is None else ingest_workers
+    uvicorn.run(create_app(db_url, public_read=public_read, ingest_workers=workers), host=host,
+                port=port, proxy_headers=False, timeout_keep_alive=5,
+                limit_concurrency=max_connections)

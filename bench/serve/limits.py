@@ -9,9 +9,10 @@
   read, checked and stored at once; more get 429 with Retry-After (the upload client waits and
   retries). A checked row takes several times its CSV size, so this bounds the server's memory;
   one upload is always let in;
-- memory: before the response to a large request (LARGE_BODY_BYTES) ends, the collector runs
-  and glibc's malloc_trim hands freed heap back to the system, so the server shrinks back
-  towards its idle size.
+- memory: before the response to a large request (LARGE_BODY_BYTES) ends, and once uploads
+  have stopped for IDLE_RELEASE_S, the collector runs and glibc's malloc_trim hands freed heap
+  back to the system, so the server shrinks back towards its idle size after a burst of
+  uploads too (never during one: a collection over a busy heap costs tens of milliseconds).
 
 The body is read here, before the app runs, and replayed to it.
 """
@@ -35,6 +36,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 LARGE_BODY_BYTES = 2_000_000  # after an upload this big, give memory back
+IDLE_RELEASE_S = 0.5  # give memory back when no upload has run for this long
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class RequestLimits:
         self.limits = limits
         self.uploads_in_flight = 0
         self.upload_bytes_in_flight = 0
+        self.uploads_seen = 0  # uploads begun; an idle release checks none began meanwhile
+        self.released_at = 0  # uploads_seen when memory was last given back
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,6 +91,7 @@ class RequestLimits:
             return
         self.uploads_in_flight += upload
         self.upload_bytes_in_flight += reserved
+        self.uploads_seen += upload
         try:
             try:
                 body, disconnected = await _read_body(receive, limit, lim.body_timeout_s)
@@ -106,6 +111,16 @@ class RequestLimits:
         finally:
             self.uploads_in_flight -= upload
             self.upload_bytes_in_flight -= reserved
+            if upload and not self.uploads_in_flight:
+                seen = self.uploads_seen
+                asyncio.get_running_loop().call_later(IDLE_RELEASE_S, self._release_if_idle,
+                                                      seen)
+
+    def _release_if_idle(self, seen: int) -> None:
+        """Memory back once uploads stopped: none began since `seen`, none is running."""
+        if self.uploads_seen == seen and not self.uploads_in_flight and self.released_at != seen:
+            self.released_at = seen
+            asyncio.get_running_loop().run_in_executor(None, release_memory)
 
 
 async def _read_body(receive: Receive, limit: int, timeout_s: float) -> tuple[bytes, bool]:

@@ -3,8 +3,8 @@ token created each run, in SQLite (the embedded default) or PostgreSQL (shared d
 selected by a database URL.
 
 Writes are all-or-nothing and idempotent: rows whose key is not stored yet go in (SQLite: under
-the write lock taken at BEGIN; PostgreSQL: INSERT ... ON CONFLICT DO NOTHING, see
-storage_ingest.py), and a row the database already had is compared with the upload's: equal, it
+the write lock taken at BEGIN; PostgreSQL: one COPY, or INSERT ... ON CONFLICT DO NOTHING when
+some key is stored already, see storage_ingest.py), and a row the database already had is compared with the upload's: equal, it
 counts as a duplicate; different, it is a conflict and the whole upload is rolled back. So two
 concurrent uploads of overlapping rows store one copy between them and neither fails. Every
 write transaction is retried on a lock timeout or deadlock (storage_engine.py), then raises
@@ -27,11 +27,12 @@ from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 import sqlalchemy as sa
 
 from bench.results.inputs import QUALITY_KEY
-from bench.results.quality import QUALITY_COLUMNS, QualityRow
-from bench.results.schema import COLUMNS, ResultRow
+from bench.results.quality import QUALITY_COLUMNS, QUALITY_TYPES, QualityRow
+from bench.results.schema import COLUMNS, TYPES, ResultRow
 from bench.serve import storage_migrate
 from bench.serve.storage_engine import StoreBusy, make_engine, run_write
-from bench.serve.storage_ingest import insert_new
+from bench.serve.batch import KEY_COLUMNS, CsvCopy, ResultBatch
+from bench.serve.storage_ingest import CopyRefused, compare_stored, insert_new, prepare
 from bench.serve.storage_tables import (Tables, make_tables, quality_row_key, to_quality_row,
                                         to_row)
 
@@ -41,14 +42,9 @@ __all__ = ["Page", "RowFilter", "RunNotYours", "Store", "StoreBusy", "StoreOutco
 RowT = TypeVar("RowT")
 _RESULT_VALUES = attrgetter(*COLUMNS)  # not dataclasses.asdict: it deep-copies, 10x slower
 _QUALITY_VALUES = attrgetter(*QUALITY_COLUMNS)
-
-
-def _result_values(row: ResultRow) -> tuple:
-    return _RESULT_VALUES(row)
-
-
-def _quality_values(row: QualityRow) -> tuple:
-    return (*_QUALITY_VALUES(row), quality_row_key(row))
+_RESULT_FLOATS = frozenset(i for i, c in enumerate(COLUMNS) if TYPES[c].startswith("float"))
+_QUALITY_FLOATS = frozenset(i for i, c in enumerate(QUALITY_COLUMNS)
+                            if QUALITY_TYPES[c].startswith("float"))
 
 
 def _utc_now() -> str:
@@ -104,6 +100,18 @@ class Page(Generic[RowT]):
     next_after_id: int | None  # pass as after_id for the next page; None: this was the last
 
 
+@dataclass(frozen=True)
+class _Upload:
+    """What the store writes: keys, the runs, records(uploaded_utc, token_id) -> each row's
+    values in insert order, values(i) -> row i's values in column order, CSV for COPY."""
+
+    keys: list[tuple]
+    run_ids: list[str]
+    records: Callable[..., list[tuple]]
+    values: Callable[[int], tuple]
+    copy: CsvCopy | None = None
+
+
 class _Conflicts(Exception):
     """Raised inside the write transaction to roll it back; carries the outcome."""
 
@@ -147,10 +155,13 @@ class Store:
     """The database behind one app instance; opening it migrates it to the newest schema."""
 
     def __init__(self, db_url: str, *, busy_timeout_s: float = 2.0,
-                 retry_for_s: float = 10.0) -> None:
+                 retry_for_s: float = 10.0, one_thread: bool = False) -> None:
+        """one_thread: only one thread of this process works (an upload worker,
+        bench/serve/ingest.py), which lets SQLite inserts run cheaper (storage_ingest.py)."""
         self.engine = make_engine(db_url, busy_timeout_s=busy_timeout_s)
         self.tables = make_tables()
         self.retry_for_s = retry_for_s
+        self.one_thread = one_thread
         try:
             storage_migrate.upgrade(self.engine, self.tables)
         except BaseException:
@@ -200,19 +211,28 @@ class Store:
     def store_rows(self, rows: Sequence[ResultRow], token_id: int | None) -> StoreOutcome:
         """All new rows in one transaction, or none: known keys count as duplicates when equal
         and as conflicts (nothing stored) when their content differs. RunNotYours when a run
-        was created by another token; StoreBusy when the database stayed locked."""
-        return self._store(
-            self.tables.results, ("run_id", "config_id", "rep"), COLUMNS, to_row, rows, token_id,
-            key=lambda row: (row.run_id, row.config_id, row.rep),
-            values=_result_values, key_names="run_id, config_id and rep")
+        was created by another token; StoreBusy when the database stayed locked. `rows` may
+        be a ResultBatch (bench/serve/batch.py), which goes in without a ResultRow per row."""
+        if isinstance(rows, ResultBatch):
+            upload = _Upload(rows.keys(), rows.run_ids(), rows.records, rows.values, rows.copy)
+        else:
+            values = [_RESULT_VALUES(row) for row in rows]
+            upload = _Upload([(r.run_id, r.config_id, r.rep) for r in rows],
+                             sorted({r.run_id for r in rows}),
+                             lambda *extra: [(*v, *extra) for v in values], values.__getitem__)
+        return self._store(self.tables.results, KEY_COLUMNS, COLUMNS, upload, token_id,
+                           "run_id, config_id and rep", _RESULT_FLOATS)
 
     def store_quality_rows(self, rows: Sequence[QualityRow], token_id: int | None) -> StoreOutcome:
         """As store_rows, keyed on QUALITY_KEY (held in the row_key column)."""
-        return self._store(
-            self.tables.quality, ("row_key",), QUALITY_COLUMNS, to_quality_row, rows, token_id,
-            key=lambda row: (quality_row_key(row),),
-            values=_quality_values,
-            key_names=", ".join(QUALITY_KEY[:-1]) + f" and {QUALITY_KEY[-1]}")
+        values = [_QUALITY_VALUES(row) for row in rows]
+        keys = [(quality_row_key(row),) for row in rows]
+        upload = _Upload(keys, sorted({r.run_id for r in rows}),
+                         lambda *extra: [(*v, *k, *extra) for v, k in zip(values, keys)],
+                         values.__getitem__)
+        return self._store(self.tables.quality, ("row_key",), QUALITY_COLUMNS, upload, token_id,
+                           ", ".join(QUALITY_KEY[:-1]) + f" and {QUALITY_KEY[-1]}",
+                           _QUALITY_FLOATS)
 
     def _claim_runs(self, conn: sa.Connection, run_ids: list[str], token_id: int | None,
                     now: str) -> None:
@@ -229,25 +249,26 @@ class Store:
             raise RunNotYours(tuple(sorted(foreign)))
 
     def _store(self, table: sa.Table, key_columns: tuple[str, ...], columns: Sequence[str],
-               to_record: Callable[[Any], Any], rows: Sequence[Any], token_id: int | None, *,
-               key: Callable[[Any], tuple], values: Callable[[Any], tuple],
-               key_names: str) -> StoreOutcome:
-        if not rows:
+               upload: _Upload, token_id: int | None, key_names: str,
+               floats: frozenset[int]) -> StoreOutcome:
+        if not upload.keys:
             return StoreOutcome(0, 0, ())
         # rows go in upload order (ids keep it for exports). Two uploads of overlapping rows
         # come from the same file in the same order, so PostgreSQL writers wait for each other;
         # a deadlock all the same is retried by run_write. Runs are claimed sorted.
-        run_ids = sorted({row.run_id for row in rows})
-        keys = [key(row) for row in rows]
+        keys = upload.keys
         names = (*columns, *(("row_key",) if "row_key" in key_columns else ()),
                  "uploaded_utc", "token_id")
-        row_values = [values(row) for row in rows]
+        now = _utc_now()
+        plan = prepare(self.engine.dialect.name, table, key_columns, names,
+                       lambda: upload.records(now, token_id), upload.copy,
+                       one_thread=self.one_thread)
 
         def work(conn: sa.Connection) -> StoreOutcome:
-            now = _utc_now()
-            self._claim_runs(conn, run_ids, token_id, now)
-            inserted = insert_new(conn, table, key_columns, names,
-                                  [(*v, now, token_id) for v in row_values], keys)
+            self._claim_runs(conn, upload.run_ids, token_id, now)
+            inserted = insert_new(conn, plan, keys, now=now, token_id=token_id)
+            if len(inserted) == len(keys):
+                return StoreOutcome(len(keys), 0, ())
             taken: set[tuple] = set()
             compare: list[int] = []  # indexes of rows whose key the database already had
             for i, k in enumerate(keys):
@@ -255,42 +276,20 @@ class Store:
                     taken.add(k)
                 else:
                     compare.append(i)
-            conflicts = self._compare(conn, table, key_columns, columns, to_record, rows,
-                                      compare, key, key_names)
+            conflicts = compare_stored(conn, table, key_columns, columns, keys, upload.values,
+                                       compare, key_names, floats)
             if conflicts:
                 raise _Conflicts(StoreOutcome(0, len(compare) - len(conflicts), conflicts))
             return StoreOutcome(len(taken), len(compare), ())
 
-        try:
-            return self._write(work)
-        except _Conflicts as rolled_back:
-            return rolled_back.outcome
-
-    @staticmethod
-    def _compare(conn: sa.Connection, table: sa.Table, key_columns: tuple[str, ...],
-                 columns: Sequence[str], to_record: Callable[[Any], Any], rows: Sequence[Any],
-                 indexes: list[int], key: Callable[[Any], tuple],
-                 key_names: str) -> tuple[tuple[int, str], ...]:
-        """(index, message) for each row whose stored twin differs."""
-        if not indexes:
-            return ()
-        by = key_columns[0]  # run_id for results (fetches whole runs), row_key for quality
-        wanted = sorted({getattr(rows[i], by) if by != "row_key" else key(rows[i])[0]
-                         for i in indexes})
-        stored: dict[tuple, Any] = {}
-        n = len(columns)
-        for chunk in _chunks(wanted, 500):
-            for rec in conn.execute(sa.select(*[table.c[c] for c in (*columns, *key_columns)])
-                                    .where(table.c[by].in_(chunk))):
-                stored[tuple(rec[n:])] = to_record(rec[:n])
-        conflicts = []
-        for i in sorted(indexes):
-            old, row = stored.get(key(rows[i])), rows[i]
-            if old is not None and old != row:
-                diff = [c for c in columns if getattr(old, c) != getattr(row, c)]
-                conflicts.append((i, f"a stored row has the same {key_names} but different "
-                                     f"{', '.join(diff[:5])}"))
-        return tuple(conflicts)
+        for _ in range(3):  # COPY straight in, COPY through a temporary table, typed values
+            try:
+                return self._write(work)
+            except _Conflicts as rolled_back:
+                return rolled_back.outcome
+            except CopyRefused:  # PostgreSQL refused the CSV; plan names the next way in
+                continue
+        raise AssertionError("the typed values are never refused as CSV")
 
     # ---------------------------------------------------------------- reads
     def _page(self, table: sa.Table, columns: Sequence[str], to_record: Callable[[Any], Any],

@@ -34,9 +34,9 @@ URL_HINT = "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DATABASE"
 # Writers of one process queue on a lock per SQLite file and hand over at once; waiting in
 # SQLite's busy handler instead polls with sleeps of up to 100 ms, leaving the lock idle.
 # Other processes on the same file still meet at SQLite's own lock (the busy timeout).
-_PATH_LOCKS: dict[str, threading.Lock] = {}
+_PATH_LOCKS: dict[str, Any] = {}  # a threading.Lock, or a shared multiprocessing.Lock
 _PATH_LOCKS_GUARD = threading.Lock()
-_ENGINE_LOCKS: "weakref.WeakKeyDictionary[sa.Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+_ENGINE_LOCKS: "weakref.WeakKeyDictionary[sa.Engine, Any]" = weakref.WeakKeyDictionary()
 
 
 class StoreBusy(Exception):
@@ -63,6 +63,26 @@ def normalise_url(db_url: str) -> sa.URL:
     return url
 
 
+def _sqlite_path(url: sa.URL) -> str | None:
+    """The resolved file of a SQLite URL; None for PostgreSQL and in-memory SQLite."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return str(Path(url.database).expanduser().resolve())
+
+
+def is_sqlite_file(db_url: str) -> bool:
+    return _sqlite_path(normalise_url(db_url)) is not None
+
+
+def share_write_lock(db_url: str, lock: Any) -> None:
+    """Writers to this SQLite file queue on `lock` (a multiprocessing.Lock the server's
+    processes share) instead of on a lock of this process only; call before making engines."""
+    path = _sqlite_path(normalise_url(db_url))
+    if path is not None:
+        with _PATH_LOCKS_GUARD:
+            _PATH_LOCKS[path] = lock
+
+
 def make_engine(db_url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> sa.Engine:
     url = normalise_url(db_url)
     if url.get_backend_name() == "postgresql":
@@ -83,7 +103,7 @@ def make_engine(db_url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -
         _ENGINE_LOCKS[engine] = threading.Lock()
     else:
         with _PATH_LOCKS_GUARD:
-            path = str(Path(url.database).expanduser().resolve())
+            path = _sqlite_path(url)
             _ENGINE_LOCKS[engine] = _PATH_LOCKS.setdefault(path, threading.Lock())
 
     @sa.event.listens_for(engine, "connect")
