@@ -78,3 +78,17 @@ def flaky_server(fail_times: int, fail_status: int = 503,
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=30)
+
+
+def post_concurrently(post, bodies) -> list[int]:
+    """Each body POSTed from its own thread, all at once: the status codes, in finishing order."""
+    import threading
+
+    statuses: list[int] = []
+    threads = [threading.Thread(target=lambda b=b: statuses.append(post(b).status_code))
+               for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses

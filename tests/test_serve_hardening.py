@@ -10,7 +10,6 @@ import csv
 import io
 import os
 import socket
-import threading
 import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
@@ -22,7 +21,7 @@ from bench.results.quality import QUALITY_COLUMNS
 from bench.results.validate import MAX_REPORTED_ERRORS
 from bench.results.writer import format_rows_csv
 from bench.serve import app as server, client as upload
-from tests.live_server import flaky_server, uvicorn_server
+from tests.live_server import flaky_server, post_concurrently, uvicorn_server
 from tests.quality_rowfactory import corpus_row
 from tests.rowfactory import make_row
 
@@ -180,15 +179,7 @@ def test_f5_concurrent_overlapping_uploads_store_one_copy_and_never_500(service)
     url, token, _ = service
     shared = _rows(40, run_id="5" * 32)
     bodies = [format_rows_csv(shared + _rows(10, run_id=f"{i:032x}")) for i in range(6)]
-    statuses: list[int] = []
-
-    def send(body: str) -> None:
-        statuses.append(_post(url, token, body).status_code)
-    threads = [threading.Thread(target=send, args=(b,)) for b in bodies + bodies[:2]]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = post_concurrently(lambda body: _post(url, token, body), bodies + bodies[:2])
     assert set(statuses) <= {200, 201}, statuses
     assert _counts(url) == (40 + 6 * 10, 0)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from bench.results.quality import QUALITY_COLUMNS
 from bench.results.writer import format_rows_csv
 from bench.serve import app as server
-from tests.live_server import uvicorn_server
+from tests.live_server import post_concurrently, uvicorn_server
 from tests.quality_rowfactory import corpus_row
 from tests.rowfactory import make_row
 
@@ -83,15 +82,7 @@ def test_overlapping_uploads_from_several_workers_store_one_copy(services):
     pooled, _, token, _ = services
     shared = _rows(40, run_id="5" * 32)
     bodies = [format_rows_csv(shared + _rows(10, run_id=f"{i:032x}")) for i in range(6)]
-    statuses: list[int] = []
-
-    def send(body: str) -> None:
-        statuses.append(_post(pooled, token, body).status_code)
-    threads = [threading.Thread(target=send, args=(b,)) for b in bodies + bodies[:2]]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = post_concurrently(lambda body: _post(pooled, token, body), bodies + bodies[:2])
     assert set(statuses) <= {200, 201}, statuses
     assert _counts(pooled) == (40 + 6 * 10, 0)
 
