@@ -84,12 +84,12 @@ class _Graph:
         self.inits += part.initializers
 
     def linear(self, tensors: GgufTensors, names: list[str], key: str, x: str, y: str,
-               prefix: str, x_rank: int = 2) -> None:
+               prefix: str, x_rank: int = 2, parts: list | None = None) -> None:
         """y = x @ W.T for the GGUF tensors `names` stacked along N (one or q/k/v)."""
         import numpy as np
 
         if all(tensors.is_quantized(n) for n in names):
-            parts = [tensors.nbits(n) for n in names]
+            parts = parts or [tensors.nbits(n) for n in names]  # decoded once, by the caller
             w = parts[0] if len(parts) == 1 else gguf_onnx.concat_n(parts)
             if w is not None:
                 self.matmul(w, key, names, x, y, prefix, x_rank)
@@ -271,8 +271,9 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
     p = f"/model/layers.{i}/attn"
     key = f"model.layers.{i}.attn"
     names = [f"blk.{i}.attn_{x}.weight" for x in ("q", "k", "v")]
-    packed = (gguf_onnx.concat_n([tensors.nbits(n) for n in names])
-              if all(tensors.is_quantized(n) for n in names) else None)
+    decoded = ([tensors.nbits(n) for n in names]
+               if all(tensors.is_quantized(n) for n in names) else None)
+    packed = gguf_onnx.concat_n(decoded) if decoded else None
     parts: list[str]
     if packed is not None:
         g.matmul(packed, f"{key}.qkv_proj", names, h, f"{p}/qkv_proj/MatMul/output_0",
@@ -287,9 +288,10 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
         q_in = [parts[0], "", ""]
     else:
         q_in = []
-        for x, name in zip("qkv", names):
+        for j, (x, name) in enumerate(zip("qkv", names)):
             out = f"{p}/{x}_proj/MatMul/output_0"
-            g.linear(tensors, [name], f"{key}.{x}_proj", h, out, f"{p}/{x}_proj/")
+            g.linear(tensors, [name], f"{key}.{x}_proj", h, out, f"{p}/{x}_proj/",
+                     parts=[decoded[j]] if decoded else None)
             if cfg.qkv_bias:
                 bias = g.const(f"{key}.{x}_proj.bias", tensors.floats(f"blk.{i}.attn_{x}.bias"))
                 g.node("Add", [out, bias], [f"{p}/{x}_proj/Add/output_0"], f"{p}/{x}_proj/Add")
@@ -323,8 +325,9 @@ def _mlp(g: _Graph, tensors: GgufTensors, i: int, h: str, ffn: int) -> str:
     key = f"model.layers.{i}.mlp"
     gate, up, down = (f"{p}/{x}_proj/MatMul/output_0" for x in ("gate", "up", "down"))
     names = [f"blk.{i}.ffn_gate.weight", f"blk.{i}.ffn_up.weight"]
-    packed = (gguf_onnx.concat_n([tensors.nbits(n) for n in names])
-              if all(tensors.is_quantized(n) for n in names) else None)
+    decoded = ([tensors.nbits(n) for n in names]
+               if all(tensors.is_quantized(n) for n in names) else None)
+    packed = gguf_onnx.concat_n(decoded) if decoded else None
     if packed is not None:
         g.matmul(packed, f"{key}.gate_up_proj", names, h, f"{p}/gate_up_proj/MatMul/output_0",
                  f"{p}/gate_up_proj/")
@@ -332,8 +335,10 @@ def _mlp(g: _Graph, tensors: GgufTensors, i: int, h: str, ffn: int) -> str:
         g.node("Split", [f"{p}/gate_up_proj/MatMul/output_0", split], [gate, up],
                f"{p}/gate_up_proj/Split", axis=-1)
     else:
-        g.linear(tensors, names[:1], f"{key}.gate_proj", h, gate, f"{p}/gate_proj/")
-        g.linear(tensors, names[1:], f"{key}.up_proj", h, up, f"{p}/up_proj/")
+        g.linear(tensors, names[:1], f"{key}.gate_proj", h, gate, f"{p}/gate_proj/",
+                 parts=decoded[:1] if decoded else None)
+        g.linear(tensors, names[1:], f"{key}.up_proj", h, up, f"{p}/up_proj/",
+                 parts=decoded[1:] if decoded else None)
     g.node("Sigmoid", [gate], [f"{p}/act_fn/Sigmoid/output_0"], f"{p}/act_fn/Sigmoid")
     g.node("Mul", [gate, f"{p}/act_fn/Sigmoid/output_0"], [f"{p}/act_fn/Mul/output_0"],
            f"{p}/act_fn/Mul")
