@@ -43,6 +43,14 @@ def _counts(url: str) -> tuple[int, int]:
     return health["rows"], health["quality_rows"]
 
 
+def _upload_workers(pid: int) -> list:
+    import psutil
+
+    return [p for p in psutil.Process(pid).children(recursive=True)
+            if "multiprocessing" in " ".join(p.cmdline())
+            and "resource_tracker" not in " ".join(p.cmdline())]
+
+
 @pytest.fixture()
 def services(service_db_url):
     """(url with 2 upload workers, url without, token, database url) on one database."""
@@ -94,10 +102,8 @@ def test_a_killed_worker_is_a_503_then_replaced(service_db_url):
     app = server.create_app(service_db_url, ingest_workers=1)
     with uvicorn_server(app) as url:
         assert _post(url, token, format_rows_csv(_rows(2))).status_code == 201
-        children = psutil.Process().children(recursive=True)
-        workers = [p for p in children if "multiprocessing" in " ".join(p.cmdline())
-                   and "resource_tracker" not in " ".join(p.cmdline())]
-        assert workers, [p.cmdline() for p in children]
+        workers = _upload_workers(os.getpid())
+        assert workers, [p.cmdline() for p in psutil.Process().children(recursive=True)]
         for worker in workers:
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait(10)
@@ -105,6 +111,50 @@ def test_a_killed_worker_is_a_503_then_replaced(service_db_url):
         assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
         assert _post(url, token, format_rows_csv(_rows(3))).status_code == 201
         assert _counts(url) == (3, 0)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_serve_starts_as_many_workers_as_asked(tmp_path, workers):
+    """`edgebench serve --workers N` checks uploads in N processes (0: in the server itself),
+    and an upload is stored either way."""
+    import subprocess
+    import sys
+    import time
+
+    db = f"sqlite:///{tmp_path / 'n.sqlite'}"
+    token = server.create_token(db, "t")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "serve", "--db", db, "--port",
+                             str(port), "--workers", str(workers)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert len(_upload_workers(proc.pid)) == workers
+        assert _post(url, token, format_rows_csv(_rows(3))).status_code == 201
+        assert _counts(url) == (3, 0)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_serve_refuses_a_negative_worker_count(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "serve", "--db",
+                           f"sqlite:///{tmp_path / 'x.sqlite'}", "--workers", "-1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "edgebench: error: --workers -1: give 0 (check uploads in the server process) to 64"]
 
 
 def test_workers_end_with_a_killed_server(tmp_path):

@@ -28,7 +28,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"edgebench: warning: listening on {args.host}; put TLS in front of it, tokens "
               "travel in request headers", file=sys.stderr)
-    server.serve_main(db_url, args.host, args.port, public_read=args.public_read)
+    if args.workers is not None and not 0 <= args.workers <= 64:
+        raise EdgebenchError(f"--workers {args.workers}: give 0 (check uploads in the server "
+                             "process) to 64")
+    server.serve_main(db_url, args.host, args.port, public_read=args.public_read,
+                      ingest_workers=args.workers)
     return 0
 
 
@@ -58,7 +62,8 @@ def _tokens(args: argparse.Namespace, db_url: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction, parser_class: type) -> None:
-    """Adds `serve [--db URL] [--host H] [--port P] [--public-read]` and the token commands."""
+    """Adds `serve [--db URL] [--host H] [--port P] [--workers N] [--public-read]` and the
+    token commands."""
     del parser_class  # no nested subcommands
     serve = subparsers.add_parser(
         "serve", help="run the results upload service and web report",
@@ -71,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction, parser_class: type) -> None
                             "(default sqlite:///<user data dir>/edgebench.sqlite)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (8000)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="upload checking processes (default: one per usable core, at most "
+                            "8; 0 checks uploads in the server process)")
     serve.add_argument("--public-read", action="store_true",
                        help="let anyone read results and the report without a token "
                             "(uploads still need one)")
