@@ -21,7 +21,7 @@ from bench.results.quality import QUALITY_COLUMNS
 from bench.results.validate import MAX_REPORTED_ERRORS
 from bench.results.writer import format_rows_csv
 from bench.serve import app as server, client as upload
-from tests.live_server import flaky_server, post_concurrently, uvicorn_server
+from tests.live_server import flaky_server, post_concurrently, served_process, uvicorn_server
 from tests.quality_rowfactory import corpus_row
 from tests.rowfactory import make_row
 
@@ -523,29 +523,11 @@ def test_memory_returns_after_a_big_upload(tmp_path):
     """`edgebench serve` as its own process: after a ~9 MB upload the RSS of the server and
     its upload workers together is back within 1.5x of their size when idle (warmed up by a
     small upload) once uploads have stopped for a moment (docs/serve.md: half a second)."""
-    import subprocess
-    import sys
-
     if not os.path.exists(f"/proc/{os.getpid()}/status"):
         pytest.skip("reads the server's RSS from /proc/PID/status (Linux)")
     db = f"sqlite:///{tmp_path / 'mem.sqlite'}"
     token = server.create_token(db, "t")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "serve", "--db", db, "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    with served_process(db) as (url, proc):
         assert _post(url, token, format_rows_csv(_rows(50, run_id="a" * 32))).status_code == 201
         assert _tree_rss_bytes(proc.pid) > _rss_bytes(proc.pid), "no upload workers to count"
         idle = _tree_rss_bytes(proc.pid)
@@ -558,6 +540,3 @@ def test_memory_returns_after_a_big_upload(tmp_path):
         while (after := _tree_rss_bytes(proc.pid)) > 1.5 * idle and time.monotonic() < settle:
             time.sleep(0.25)
         assert after <= 1.5 * idle, f"idle {idle / 2**20:.0f} MiB, after {after / 2**20:.0f} MiB"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -15,18 +15,9 @@ import pytest
 from bench.results.quality import QUALITY_COLUMNS
 from bench.results.writer import format_rows_csv
 from bench.serve import app as server
-from tests.live_server import post_concurrently, uvicorn_server
+from tests.live_server import post_concurrently, served_process, uvicorn_server
 from tests.quality_rowfactory import corpus_row
 from tests.rowfactory import make_row
-
-
-def _free_port() -> int:
-    """A port free a moment ago, for a server started as its own process."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rows(n: int, run_id: str = "1" * 32, **overrides):
@@ -117,32 +108,12 @@ def test_a_killed_worker_is_a_503_then_replaced(service_db_url):
 def test_serve_starts_as_many_workers_as_asked(tmp_path, workers):
     """`edgebench serve --workers N` checks uploads in N processes (0: in the server itself),
     and an upload is stored either way."""
-    import subprocess
-    import sys
-    import time
-
     db = f"sqlite:///{tmp_path / 'n.sqlite'}"
     token = server.create_token(db, "t")
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "serve", "--db", db, "--port",
-                             str(port), "--workers", str(workers)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    with served_process(db, "--workers", str(workers)) as (url, proc):
         assert len(_upload_workers(proc.pid)) == workers
         assert _post(url, token, format_rows_csv(_rows(3))).status_code == 201
         assert _counts(url) == (3, 0)
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_serve_refuses_a_negative_worker_count(tmp_path):
@@ -159,28 +130,11 @@ def test_serve_refuses_a_negative_worker_count(tmp_path):
 
 def test_workers_end_with_a_killed_server(tmp_path):
     """`edgebench serve` killed with -9 leaves no upload worker behind."""
-    import subprocess
-    import sys
-    import time
-
     import psutil
 
-    db = f"sqlite:///{tmp_path / 'kill.sqlite'}"
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "serve", "--db", db, "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    with served_process(f"sqlite:///{tmp_path / 'kill.sqlite'}") as (_, proc):
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children
-    finally:
         proc.kill()
         proc.wait(30)
     _, alive = psutil.wait_procs(children, timeout=30)
