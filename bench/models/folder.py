@@ -87,14 +87,15 @@ def open_built_variant(model_id: str, variant: str, *, logits: str = "last") -> 
 
 
 @dataclass(frozen=True)
-class ModelFolder:
-    """A checked model folder and the provenance the results rows carry."""
+class ModelRecord:
+    """What every runnable model tells the results rows, whatever runs it: an ONNX folder
+    (ModelFolder), a GGUF file (GgufModel) or a Hugging Face folder (HfModel)."""
 
     path: Path
     model_id: str
     variant: str
     precision: str
-    model_sha256: str  # sha256 of model.onnx, as in the manifest
+    model_sha256: str  # sha256 of the file that is run (model.onnx, the GGUF, the safetensors)
     source_sha256: str | None
     size_bytes: int
     context_length: int
@@ -110,6 +111,12 @@ class ModelFolder:
     source_quant: str | None = None  # the source weights' quantisation (Q4_K_M...), if known
     # what one decode step reads (docs/roofline.md): from the manifest, else the graph, else None
     footprint: WeightFootprint | None = None
+    runtime: str = "onnx"  # what can run it: "onnx", "gguf" (llama.cpp) or "hf" (torch)
+
+
+@dataclass(frozen=True)
+class ModelFolder(ModelRecord):
+    """A checked ONNX model folder (model.onnx, genai_config.json, tokenizer, manifest)."""
 
 
 def _says_synthetic(manifest: Path) -> bool:

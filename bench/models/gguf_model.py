@@ -1,7 +1,6 @@
 """A GGUF file as a runnable model (the llamacpp backend): its provenance and what rows need.
 
-The record has the fields of `ModelFolder` (rows are built from them) plus `runtime` and
-`tokenizer_dir`. The GGUF header is read here with a small parser instead of the `gguf`
+The record is a `ModelRecord` (rows are built from its fields) plus `tokenizer_dir`. The GGUF header is read here with a small parser instead of the `gguf`
 package: `gguf.GGUFReader` turns every vocabulary string into a numpy array and took 10 s on a
 49k-token vocabulary; this reads only the keys, array lengths and tensor infos (milliseconds),
 and needs nothing beyond the standard library, so the llamacpp extra stays one package.
@@ -17,7 +16,7 @@ from typing import Any
 
 from bench import paths
 from bench.errors import EdgebenchError
-from bench.models.folder import sha256_file
+from bench.models.folder import ModelRecord, sha256_file
 from bench.models.footprint import WeightFootprint
 
 VARIANT = "gguf"  # the variant name of a recipe's original GGUF
@@ -42,24 +41,10 @@ class GgufHeader:
 
 
 @dataclass(frozen=True)
-class GgufModel:
-    """A checked GGUF and the provenance the results rows carry (fields as in ModelFolder)."""
+class GgufModel(ModelRecord):
+    """A checked GGUF; `path` is the .gguf file itself and model_sha256 its sha256."""
 
-    path: Path  # the .gguf file itself
-    model_id: str
-    variant: str
-    precision: str
-    model_sha256: str  # sha256 of the GGUF file that is run
-    source_sha256: str | None
-    size_bytes: int
-    context_length: int
-    vocab_size: int
-    bos_token_id: int | None
-    eos_token_ids: tuple[int, ...]
     logits: str = "last"  # the backend computes only the last position's logits
-    weights: str = "real"
-    source_quant: str | None = None
-    footprint: WeightFootprint | None = None
     runtime: str = "gguf"
     tokenizer_dir: Path | None = None  # a folder with tokenizer.json (chat prompts), or None
 

@@ -1,5 +1,5 @@
 """A recipe's Hugging Face folder (built by `edgebench models build`) as a model record for the
-`torch` backend: the same fields as ModelFolder, so rows are built the same way.
+`torch` backend: a ModelRecord, so rows are built as for any other model.
 
 Opening reads only JSON and the safetensors headers (no torch): the weights' sha256 is computed
 once and cached beside them keyed by size and mtime, and the footprint comes from the tensor
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench import paths
 from bench.errors import EdgebenchError
-from bench.models.folder import sha256_file
+from bench.models.folder import ModelRecord, sha256_file
 from bench.models.footprint import WeightFootprint
 
 HF_VARIANTS = {"fp32": 4, "bf16": 2}  # variant -> bytes per floating-point parameter
@@ -26,24 +26,11 @@ _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I1
 
 
 @dataclass(frozen=True)
-class HfModel:
-    """ModelFolder's fields plus `runtime` and `tokenizer_dir`; `path` is the HF folder."""
+class HfModel(ModelRecord):
+    """A recipe's Hugging Face folder as `path`; variant "fp32" or "bf16" is the dtype torch
+    loads the weights in; model_sha256 is the safetensors file's (shards: see weights_sha256)."""
 
-    path: Path
-    model_id: str
-    variant: str  # "fp32" or "bf16": the dtype torch loads the weights in
-    precision: str
-    model_sha256: str  # the safetensors file's sha256 (several shards: see weights_sha256)
-    source_sha256: str | None
-    size_bytes: int
-    context_length: int
-    vocab_size: int
-    bos_token_id: int | None
-    eos_token_ids: tuple[int, ...]
     logits: str = "last"  # the torch backend computes the last position's logits only
-    weights: str = "real"
-    source_quant: str | None = None
-    footprint: WeightFootprint | None = None
     runtime: str = "hf"
     tokenizer_dir: Path | None = None
 

@@ -7,9 +7,14 @@ plan by hand and lets `edgebench run` build one from its arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bench.errors import EdgebenchError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bench.models.folder import ModelRecord
 
 DEFAULT_CHAT_SYSTEM = "You are a helpful assistant."
 DEFAULT_CHAT_PROMPT = "Explain why the sky is blue."
@@ -49,7 +54,7 @@ class Target:
     and the runner skips it with that reason instead of faking it.
     """
 
-    model: Any  # bench.models.folder.ModelFolder (or anything with its fields)
+    model: ModelRecord  # an ONNX folder, a GGUF or a Hugging Face folder
     backend: str
     ep: str
     threads: int
@@ -108,7 +113,7 @@ def make_shapes(prompt_tokens: Sequence[int], gen_tokens: Sequence[int],
     return shapes
 
 
-def make_plan(folders: Sequence[Any], shapes: Sequence[Shape], *, backends: Sequence[str],
+def make_plan(folders: Sequence[ModelRecord], shapes: Sequence[Shape], *, backends: Sequence[str],
               eps: Sequence[str], threads: Sequence[int], reps: int, warmup: int,
               cooldown_s: float, interleave: bool) -> RunPlan:
     """The cross product folders × backends × EPs × threads, checked against each context."""
@@ -129,18 +134,18 @@ def make_plan(folders: Sequence[Any], shapes: Sequence[Shape], *, backends: Sequ
                    cooldown_s=cooldown_s, interleave=interleave, skipped_pairs=tuple(skipped))
 
 
-def runnable_pairs(folders: Sequence[Any], backends: Sequence[str]
-                   ) -> tuple[list[tuple[Any, str]], list[str]]:
+def runnable_pairs(folders: Sequence[ModelRecord], backends: Sequence[str]
+                   ) -> tuple[list[tuple[ModelRecord, str]], list[str]]:
     """(model, backend) pairs a backend can run, and one line per other pair: a sweep such as
     --backend ort,llamacpp --variant gguf,int4 runs through instead of failing."""
     from bench.run.backends import entry
 
-    def runs(f: Any, b: str) -> bool:
+    def runs(f: ModelRecord, b: str) -> bool:
         e = entry(b)
-        return e.runtime == getattr(f, "runtime", "onnx") and (
+        return e.runtime == f.runtime and (
             e.variants is None or f.variant in e.variants)
 
-    groups: dict[tuple[str, str], list[Any]] = {}
+    groups: dict[tuple[str, str], list[ModelRecord]] = {}
     for f in folders:  # one (model, variant) may have an ONNX, a GGUF and a HF record
         groups.setdefault((f.model_id, f.variant), []).append(f)
     pairs, skipped = [], []
@@ -153,7 +158,7 @@ def runnable_pairs(folders: Sequence[Any], backends: Sequence[str]
     return pairs, skipped
 
 
-def _chat(folder: Any) -> tuple[tuple[str, str] | None, str | None]:
+def _chat(folder: ModelRecord) -> tuple[tuple[str, str] | None, str | None]:
     """The recipe's conversation and, where the chat shape cannot run, why."""
     from bench import paths
     from bench.models import recipes
@@ -172,9 +177,9 @@ def _chat(folder: Any) -> tuple[tuple[str, str] | None, str | None]:
     return None, why
 
 
-def tokenizer_folder(model: Any) -> Any:
+def tokenizer_folder(model: ModelRecord) -> Path | None:
     """Where a model's tokenizer.json and chat template are: the ONNX or Hugging Face folder
     itself, or the `tokenizer_dir` a GGUF record names (None when it has none)."""
-    if getattr(model, "runtime", "onnx") == "gguf":
-        return getattr(model, "tokenizer_dir", None)
+    if model.runtime == "gguf":
+        return model.tokenizer_dir  # type: ignore[attr-defined]  # a GgufModel
     return model.path

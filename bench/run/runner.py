@@ -78,7 +78,7 @@ class Runner:
         t0 = self._clock()
         # a Hugging Face folder holds one set of weights; the dtype is the variant's
         extra = ({"variant": target.model.variant}
-                 if getattr(target.model, "runtime", "onnx") == "hf" else {})
+                 if target.model.runtime == "hf" else {})
         backend.load(target.model.path, ep=target.ep, threads=target.threads, **extra)
         loaded = _Loaded(backend, self._clock() - t0)
         if any(s.n_prompt is None for s in self.plan.runs(target)):
