@@ -400,3 +400,82 @@ def test_tokens_never_look_like_command_line_options(tmp_path):
         assert all(not store.create_token(f"t{i}").startswith("-") for i in range(200))
     finally:
         store.dispose()
+
+
+def test_report_page_is_rendered_again_only_after_new_rows(db_url):
+    """GET / serves the page it rendered last until a result or quality row is stored."""
+    from bench.results.quality import QUALITY_COLUMNS
+    from tests.quality_rowfactory import corpus_row
+
+    seen = []
+
+    def render(rows):
+        seen.append(rows)
+        return f"<html>{len(rows)} rows</html>"
+    token = server.create_token(db_url, "t")
+    with uvicorn_server(server.create_app(db_url, report_html=render)) as url:
+        _post(url, token, format_rows_csv(_rows(2)))
+        pages = [httpx.get(f"{url}/", headers=_auth(token)).text for _ in range(3)]
+        assert pages == ["<html>2 rows</html>"] * 3 and len(seen) == 1
+        _post(url, token, format_rows_csv(_rows(3, run_id="2" * 32)))
+        assert httpx.get(f"{url}/", headers=_auth(token)).text == "<html>5 rows</html>"
+        quality = format_rows_csv([corpus_row(run_id="3" * 32)], QUALITY_COLUMNS)
+        answer = httpx.post(f"{url}/api/quality", content=quality.encode(), timeout=60,
+                            headers={"Content-Type": "text/csv", **_auth(token)})
+        assert answer.status_code == 201
+        httpx.get(f"{url}/", headers=_auth(token))
+    assert len(seen) == 3 and seen[-1] == _rows(2) + _rows(3, run_id="2" * 32)
+
+
+def test_report_page_reads_the_store_column_wise(db_url):
+    """The page's table, read from the store as value tuples, holds what the rows hold, and
+    the report built from it equals the one built from the rows themselves."""
+    from bench.report.columnar import REPORT_COLUMNS, table_from_chunks, table_from_rows
+    from bench.report.data import build_report_data
+
+    rows = [make_row(run_id=f"{i:032x}", rep=r + 1, model_id=f"m{i % 3}",
+                     decode_tok_s=100.0 + i + r, prefill_j_per_tok=None if i % 2 else 0.5)
+            for i in range(7) for r in range(3)]
+    store = Store(db_url)
+    try:
+        store.store_rows(rows, None)
+        chunks = list(store.iter_columns(REPORT_COLUMNS, chunk=4))
+        assert [len(c) for c in chunks] == [4, 4, 4, 4, 4, 1]
+        table = table_from_chunks(chunks)
+        expected = table_from_rows(rows)
+        query = f"SELECT {', '.join(REPORT_COLUMNS)} FROM rows ORDER BY ord"
+        assert table.con.execute(query).fetchall() == expected.con.execute(query).fetchall()
+        assert build_report_data(table) == build_report_data(rows)
+    finally:
+        store.dispose()
+
+
+def test_report_page_in_render_serves_the_last_one(db_url):
+    """While a newer page renders, a request gets the last page at once."""
+    import threading
+
+    release, rendering = threading.Event(), threading.Event()
+
+    def render(rows):
+        if len(rows) > 2:  # the second page: hold it until the test lets go
+            rendering.set()
+            assert release.wait(60)
+        return f"<html>{len(rows)} rows</html>"
+    token = server.create_token(db_url, "t")
+    with uvicorn_server(server.create_app(db_url, report_html=render)) as url:
+        _post(url, token, format_rows_csv(_rows(2)))
+        assert httpx.get(f"{url}/", headers=_auth(token)).text == "<html>2 rows</html>"
+        _post(url, token, format_rows_csv(_rows(3, run_id="2" * 32)))
+        newer: list[str] = []
+        slow = threading.Thread(target=lambda: newer.append(
+            httpx.get(f"{url}/", headers=_auth(token), timeout=60).text))
+        slow.start()
+        try:
+            assert rendering.wait(30)
+            assert httpx.get(f"{url}/", headers=_auth(token), timeout=10).text == \
+                "<html>2 rows</html>"
+        finally:
+            release.set()
+            slow.join(60)
+        assert newer == ["<html>5 rows</html>"]
+        assert httpx.get(f"{url}/", headers=_auth(token)).text == "<html>5 rows</html>"

@@ -6,8 +6,9 @@ every numeric cell parses and is finite, integers are plain digits, booleans `tr
 required cells are present and the schema version is the current one. A file that does not
 pass whole (an older schema version, a malformed row, a cell DuckDB reads differently) is read
 again by the strict reader (bench/results/read.py): its rows are migrated, or its error names
-the file and the line exactly as before. Rows given as objects (the upload server's page) go in
-column by column. duckdb is imported only here, inside functions: `edgebench --help` stays light.
+the file and the line exactly as before. Rows given as objects (tests) or as value tuples (the
+upload server's store) go in column by column. duckdb is imported only here, inside functions:
+`edgebench --help` stays light.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from bench.errors import EdgebenchError
 from bench.results import read
@@ -134,17 +135,19 @@ def _header(path: Path) -> tuple[str, ...] | None:
 
 
 def _insert_rows(con: "duckdb.DuckDBPyConnection", rows: Sequence[ResultRow], file_no: int) -> None:
-    """Rows as columns (numpy arrays; NaN never occurs in a valid row, so it stands for None)."""
+    _insert_columns(con, {c: [getattr(r, c) for r in rows] for c in REPORT_COLUMNS}, file_no)
+
+
+def _insert_columns(con: "duckdb.DuckDBPyConnection", data: dict[str, Sequence[Any]],
+                    file_no: int) -> None:
+    """REPORT_COLUMNS' values by name, as numpy arrays (numpy reads None as NaN in a float
+    column, and NaN never occurs in a valid row, so it stands for None; a driver's Decimal or
+    int there becomes float)."""
     import numpy as np
 
-    data: dict[str, Any] = {}
-    for c in REPORT_COLUMNS:
-        values = [getattr(r, c) for r in rows]
-        if kind(c) == "float":
-            data[c] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        else:
-            data[c] = np.array(values, dtype=object)
-    con.register("given", data)
+    arrays = {c: np.array(data[c], dtype=np.float64 if kind(c) == "float" else object)
+              for c in REPORT_COLUMNS}
+    con.register("given", arrays)
     select = ", ".join(f"CAST({_q(c)} AS {_SQL_TYPES[kind(c)]})" for c in REPORT_COLUMNS)
     con.execute(f"INSERT INTO raw SELECT {int(file_no)}, {select}, true FROM given")
     con.unregister("given")
@@ -200,6 +203,17 @@ def table_from_files(files: Sequence[Path]) -> RowTable:
         if rows:
             _insert_rows(con, rows, i)
     return _finish(con, dedupe=True)
+
+
+def table_from_chunks(chunks: Iterable[Sequence[Sequence[Any]]]) -> RowTable:
+    """Rows as value tuples in REPORT_COLUMNS order, chunk by chunk, already deduplicated:
+    the upload server's store read column-wise, without a ResultRow per row."""
+    con = connect()
+    _create_raw(con)
+    for chunk in chunks:
+        if chunk:
+            _insert_columns(con, dict(zip(REPORT_COLUMNS, zip(*chunk))), 0)
+    return _finish(con, dedupe=False)
 
 
 def table_from_rows(rows: Sequence[ResultRow]) -> RowTable:

@@ -14,10 +14,7 @@ bench/serve/security.py.
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
-import statistics
-from collections import defaultdict
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
@@ -26,17 +23,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from bench.results.quality import QUALITY_COLUMNS, QualityRow
-from bench.results.schema import COLUMNS, ResultRow
+from bench.results.quality import QUALITY_COLUMNS
+from bench.results.schema import COLUMNS
 from bench.results.validate import MAX_REPORTED_ERRORS, neutralise_formulas, parse_utc
 from bench.results.writer import format_rows_csv
 from bench.serve import quality as q
 from bench.serve.ingest import IngestWorkers, Ingested, ingest
 from bench.serve.limits import Limits, RequestLimits
 from bench.serve.security import (BASE_HEADERS, HttpProblem, authorise, html_headers, problem)
+from bench.serve.page import ReportHtml, ReportPage
 from bench.serve.storage import RowFilter, Store
 
-ReportHtml = Callable[[list[ResultRow]], str]
 _CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 PAGE_ROWS = 1000  # a page's default size
 MAX_PAGE_ROWS = 10_000
@@ -62,6 +59,7 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
     stores uploads in that many worker processes (bench/serve/ingest.py), started with the
     app; 0 in threads of this process."""
     store = Store(db_url)
+    report_page = ReportPage(store, report_html)
     now = clock or (lambda: datetime.now(timezone.utc))
     workers = IngestWorkers(db_url, ingest_workers) if ingest_workers > 0 else None
 
@@ -144,10 +142,7 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
     @app.get("/", response_class=HTMLResponse)
     def report(request: Request) -> HTMLResponse:
         reader(request, browser=True)
-        rows = store.query_rows()
-        page = _render_report(rows, report_html, store.query_quality_rows)
-        if page is None:
-            page = fallback_html(rows, store.count_quality_rows())
+        page = report_page.html()
         return HTMLResponse(page, headers=html_headers(page))
 
     return app
@@ -258,50 +253,6 @@ async def _csv_payload(request: Request, body: bytes, limit: int) -> bytes:
         return await upload.read()
     finally:
         await form.close()
-
-
-def _render_report(rows: list[ResultRow], report_html: ReportHtml | None,
-                   quality_rows: Callable[[], list[QualityRow]]) -> str | None:
-    """The real report when it can be had (the built-in one with the stored quality beside
-    speed and energy); None means 'serve the fallback table'."""
-    try:
-        if report_html is not None:
-            return report_html(rows)
-        from bench.quality.summary import summarize
-        from bench.report.html import render_html
-
-        return render_html(rows, quality=summarize(quality_rows()))
-    except Exception:  # the report module is optional; the service must still answer
-        return None
-
-
-def fallback_html(rows: Sequence[ResultRow], quality_rows: int = 0) -> str:
-    """A plain table of medians per configuration; every cell escaped (uploads are untrusted)."""
-    groups: dict[tuple[str, ...], list[ResultRow]] = defaultdict(list)
-    for row in rows:
-        key = (row.cpu_model, row.model_id, row.variant, row.backend, row.ep, str(row.threads),
-               row.test)
-        groups[key].append(row)
-
-    def median(values: list[float | None]) -> str:
-        got = [v for v in values if v is not None]
-        return f"{statistics.median(got):.1f}" if got else ""
-
-    head = ("device", "model", "variant", "backend", "ep", "threads", "test", "reps",
-            "median prefill tok/s", "median decode tok/s")
-    lines = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>edgebench results</title></head><body>", "<h1>edgebench results</h1>",
-             f"<p>{len(rows)} rows. Download: <a href=\"api/results.csv\">results.csv</a>"
-             + (f"; {quality_rows} quality rows: <a href=\"api/quality.csv\">quality.csv</a>"
-                if quality_rows else "") + "</p>",
-             "<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
-    for key in sorted(groups):
-        members = groups[key]
-        cells = [*key, str(len(members)), median([r.prefill_tok_s for r in members]),
-                 median([r.decode_tok_s for r in members])]
-        lines.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    lines += ["</table>", "</body></html>"]
-    return "\n".join(lines)
 
 
 def default_ingest_workers() -> int:
