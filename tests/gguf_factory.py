@@ -1,5 +1,5 @@
 """Tiny GGUF files for tests: valid random blocks of every type edgebench carries, and small
-llama / qwen2 decoders written with the `gguf` package's writer (the convert extra)."""
+llama / qwen2 / gemma3 decoders written with the `gguf` package's writer (the convert extra)."""
 
 from __future__ import annotations
 
@@ -40,14 +40,19 @@ def random_tensor(name: str, n: int, k: int, seed: int = 0, scale: float = 1.0) 
 
 def write_decoder(path: Path, arch: str, types: dict[str, str], *, layers: int = 2,
                   hidden: int = 256, heads: int = 4, kv_heads: int = 2, ffn: int = 512,
-                  vocab: int = 96, tied: bool = True, seed: int = 0) -> Path:
-    """A `layers`-deep llama or qwen2 GGUF with random weights. `types` maps a tensor name
-    (without the `blk.N.` prefix for layer tensors, or `blk.N.name` for one layer) to its
-    GGUF type; unlisted matrices are Q8_0, norms F32."""
+                  vocab: int = 96, tied: bool = True, seed: int = 0,
+                  head_dim: int | None = None, sliding_window: int = 3,
+                  swa_pattern: int = 2) -> Path:
+    """A `layers`-deep llama, qwen2 or gemma3 GGUF with random weights. `types` maps a tensor
+    name (without the `blk.N.` prefix for layer tensors, or `blk.N.name` for one layer) to its
+    GGUF type; unlisted matrices are Q8_0, norms F32. gemma3 gets Gemma's extra norms, a
+    key length of `head_dim`, RoPE base 1e6 (10000 in its sliding-window layers) and a
+    `sliding_window` over every layer but each `swa_pattern`-th."""
     import gguf
 
     rng = np.random.default_rng(seed)
     w = gguf.GGUFWriter(str(path), arch)
+    gemma = arch == "gemma3"
     w.add_block_count(layers)
     w.add_context_length(64)
     w.add_embedding_length(hidden)
@@ -55,10 +60,15 @@ def write_decoder(path: Path, arch: str, types: dict[str, str], *, layers: int =
     w.add_head_count(heads)
     w.add_head_count_kv(kv_heads)
     w.add_layer_norm_rms_eps(1e-5)
-    w.add_rope_freq_base(10000.0)
+    w.add_rope_freq_base(1e6 if gemma else 10000.0)
     w.add_uint32("tokenizer.ggml.bos_token_id", 1)
     w.add_uint32("tokenizer.ggml.eos_token_id", 2)
-    head_dim = hidden // heads
+    head_dim = head_dim or hidden // heads
+    if gemma:
+        w.add_uint32(f"{arch}.attention.key_length", head_dim)
+        w.add_uint32(f"{arch}.attention.value_length", head_dim)
+        w.add_uint32(f"{arch}.attention.sliding_window", sliding_window)
+        w.add_uint32(f"{arch}.attention.sliding_window_pattern", swa_pattern)
     counter = iter(range(10_000))
 
     def matrix(name: str, n: int, k: int) -> None:
@@ -88,6 +98,11 @@ def write_decoder(path: Path, arch: str, types: dict[str, str], *, layers: int =
             vector(p + "attn_k.bias", kv_heads * head_dim, 0.1)
             vector(p + "attn_v.bias", kv_heads * head_dim, 0.1)
         matrix(p + "attn_output.weight", hidden, heads * head_dim)
+        if gemma:
+            vector(p + "attn_q_norm.weight", head_dim, 0.1, 1.0)
+            vector(p + "attn_k_norm.weight", head_dim, 0.1, 1.0)
+            vector(p + "post_attention_norm.weight", hidden, 0.1, 1.0)
+            vector(p + "post_ffw_norm.weight", hidden, 0.1, 1.0)
         vector(p + "ffn_norm.weight", hidden, 0.1, 1.0)
         matrix(p + "ffn_gate.weight", ffn, hidden)
         matrix(p + "ffn_up.weight", ffn, hidden)

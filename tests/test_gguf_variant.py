@@ -1,9 +1,10 @@
 """The `gguf` variant's graph against a numpy decoder on the same GGUF (tests/gguf_reference.py).
 
-Tiny random llama and qwen2 GGUFs cover every path of the graph: packed and split q/k/v and
-gate/up, affine (Q4_1, Q4_K) and symmetric types, widened 5- and 6-bit blocks, a quantized,
-affine and float embedding table, tied and separate heads, qwen2's biases, both RoPE modes,
-prefill and a decode step on the KV cache. At accuracy level 0 (fp32 activations) the logits
+Tiny random llama, qwen2 and gemma3 GGUFs cover every path of the graph: packed and split
+q/k/v and gate/up, affine (Q4_1, Q4_K) and symmetric types, widened 5- and 6-bit blocks, a
+quantized, affine and float embedding table, tied and separate heads, qwen2's biases, both RoPE
+modes, Gemma's extra norms, GELU, sliding window and second RoPE base, prefill and a decode
+step on the KV cache. At accuracy level 0 (fp32 activations) the logits
 agree within fp32 rounding; a wrong RoPE mode, nibble order or block minimum is off by O(1).
 """
 
@@ -39,7 +40,15 @@ CASES = {
     # (gate Q8_0, up Q4_0: different bits, so gate and up stay apart)
     "llama-float-tables": ("llama", {"token_embd.weight": "F16", "attn_output.weight": "F32",
                                      "ffn_up.weight": "Q4_0"}, True),
+    # Gemma 3 as its Q4_K_M file mixes types: layer 0's q/k/v packed (then split for the q/k
+    # norms), layer 1's v Q6_K apart; a sliding window of 3 in layer 0, layer 1 global
+    "gemma3-swa": ("gemma3", {"attn_q.weight": "Q5_0", "attn_k.weight": "Q5_0",
+                              "blk.0.attn_v.weight": "Q5_0", "blk.1.attn_v.weight": "Q6_K",
+                              "ffn_gate.weight": "Q5_0", "ffn_up.weight": "Q5_0",
+                              "ffn_down.weight": "Q4_K", "attn_output.weight": "Q4_K"}, True),
 }
+# Gemma's head size is not hidden / heads (270M: 640 / 4 heads of 256)
+EXTRA = {"gemma3-swa": {"head_dim": 128}}
 
 
 def _model(tmp_path, case: str, logits: str = "all", accuracy_level: int = 0):
@@ -49,7 +58,8 @@ def _model(tmp_path, case: str, logits: str = "all", accuracy_level: int = 0):
     from bench.models.gguf_tensors import GgufTensors
 
     arch, types, tied = CASES[case]
-    path = write_decoder(tmp_path / f"{case}.gguf", arch, types, tied=tied, seed=len(case))
+    path = write_decoder(tmp_path / f"{case}.gguf", arch, types, tied=tied, seed=len(case),
+                         **EXTRA.get(case, {}))
     header = read_header(path)
     tensors = GgufTensors(path, header)
     cfg = decoder_config(header.metadata, set(tensors.infos),
@@ -116,6 +126,29 @@ def test_a_wrong_rope_mode_is_caught(tmp_path):
         _close(logits[1:], ref[1:])  # position 0 has no rotation
 
 
+@pytest.mark.parametrize("change", ["window one short", "no window", "one RoPE base"])
+def test_gemma3_window_and_rope_bases_are_checked(tmp_path, change):
+    """The check has teeth where Gemma differs: a window one position short, no window at all,
+    or the sliding-window layers on the global RoPE base are all far off."""
+    from dataclasses import replace
+
+    from bench.models import gguf_graph
+    from bench.models.gguf_model import read_header
+    from bench.models.gguf_tensors import GgufTensors
+
+    path, cfg, _, _ = _model(tmp_path, "gemma3-swa")
+    assert cfg.swa_layers == (True, False) and cfg.sliding_window == 3
+    wrong = {"window one short": replace(cfg, sliding_window=2),
+             "no window": replace(cfg, swa_layers=(False, False)),
+             "one RoPE base": replace(cfg, rope_base_swa=cfg.rope_base)}[change]
+    model, _ = gguf_graph.build_model(wrong, GgufTensors(path, read_header(path)),
+                                      accuracy_level=0, logits="all")
+    empty = [np.zeros((1, cfg.kv_heads, 0, cfg.head_dim), np.float32)] * (2 * cfg.layers)
+    logits, _ = _step(_session(model), cfg, IDS, empty)
+    with pytest.raises(AssertionError):
+        _close(logits, gguf_reference.forward(path, IDS))
+
+
 def test_summary_names_packing_widening_and_types(tmp_path):
     *_, summary = _model(tmp_path, "qwen2-k-quants")
     # layer 0's v is Q6_K (blocks of 16): split; layer 1's Q5_0 q/k/v: one matrix
@@ -137,8 +170,13 @@ def test_last_logits_graph_has_one_position(tmp_path):
 def test_unsupported_architecture_and_rope_scaling_are_one_line(tmp_path):
     from bench.models.gguf_config import decoder_config
 
-    with pytest.raises(EdgebenchError, match="builds llama, qwen2 GGUFs, not gemma3"):
-        decoder_config({"general.architecture": "gemma3"}, set(), 10)
+    with pytest.raises(EdgebenchError, match="builds llama, qwen2, gemma3 GGUFs, not phi3"):
+        decoder_config({"general.architecture": "phi3"}, set(), 10)
+    capped = {"general.architecture": "gemma3", "gemma3.final_logit_softcapping": 30.0,
+              "gemma3.embedding_length": 64, "gemma3.attention.head_count": 2,
+              "gemma3.block_count": 1}
+    with pytest.raises(EdgebenchError, match="caps its logits"):
+        decoder_config(capped, set(), 10)
     meta = {"general.architecture": "llama", "llama.rope.scaling.type": "linear"}
     with pytest.raises(EdgebenchError, match="scales RoPE"):
         decoder_config(meta, set(), 10)

@@ -6,8 +6,9 @@ SkipSimplifiedLayerNormalization for the RMS norms and residuals, GroupQueryAtte
 rotary embedding and an in-place KV cache, SiLU as Sigmoid x Mul, GatherBlockQuantized for the
 token embeddings. Every weight matrix is MatMulNBits on the GGUF's blocks (gguf_blocks) plus
 the affine term where the type has block minimums; q, k and v share one MatMulNBits only where
-their block layouts agree. A tied head reads the embedding table's own initializers.
-Built with numpy and onnx only.
+their block layouts agree. A tied head reads the embedding table's own initializers. Gemma 3
+adds its scaled embeddings, q/k and sandwich norms, GELU and sliding-window layers with their
+own RoPE base (gguf_config.DecoderConfig). Built with numpy and onnx only.
 """
 
 from __future__ import annotations
@@ -106,11 +107,14 @@ class _Graph:
 def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int,
                 logits: str) -> tuple[Any, dict[str, Any]]:
     """The ModelProto (weights in memory) and what the manifest records about its weights."""
+    import numpy as np
     from onnx import TensorProto, helper
 
     g = _Graph(accuracy_level, tensors)
     seqlens, total = _mask_inputs(g)
-    cos, sin = _rotary_caches(g, cfg)
+    rope = {False: _rotary_caches(g, cfg, cfg.rope_base, "")}
+    if any(cfg.swa_layers):  # sliding-window layers rotate with their own base
+        rope[True] = _rotary_caches(g, cfg, cfg.rope_base_swa or cfg.rope_base, "_swa")
     # The residual stream is 2-D [tokens, hidden] (the affine terms are then one Gemm each);
     # GroupQueryAttention and the head see [batch, sequence, ...].
     g.node("Shape", ["input_ids"], ["/model/shape/ids"], "/model/shape/Shape")
@@ -119,6 +123,10 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
     x = "/model/embed_tokens/2d"
     g.node("Reshape", [_embedding(g, cfg, tensors), g.i64([-1, cfg.hidden])], [x],
            "/model/embed_tokens/To2D")
+    if cfg.embed_scale != 1.0:  # Gemma: embeddings times sqrt(hidden), in fp32 as llama.cpp
+        scale = g.const("/model/embed_tokens/scale", np.array(cfg.embed_scale, np.float32))
+        g.node("Mul", [x, scale], ["/model/embed_tokens/scaled"], "/model/embed_tokens/Mul")
+        x = "/model/embed_tokens/scaled"
     residual, last_out = x, None
     kv_in, kv_out = [], []
     for i in range(cfg.layers):
@@ -129,13 +137,27 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
             h, residual = h
         else:
             h = h[0]
-        attn, keys = _attention(g, cfg, tensors, i, h, seqlens, total, cos, sin)
+        swa = bool(cfg.swa_layers and cfg.swa_layers[i])
+        attn, keys = _attention(g, cfg, tensors, i, h, seqlens, total, *rope[swa], swa)
         kv_in += keys[0]
         kv_out += keys[1]
-        h2, residual = _norm(g, f"/model/layers.{i}/post_attention_layernorm", residual, attn,
-                             tensors.floats(f"blk.{i}.ffn_norm.weight"), cfg.rms_eps,
-                             f"model.layers.{i}.post_attention_layernorm.weight")
-        last_out = _mlp(g, tensors, i, h2, cfg.ffn)
+        if cfg.gemma:  # normed after attention, normed again before the MLP and after it
+            attn = _norm(g, f"/model/layers.{i}/post_attention_layernorm", attn, None,
+                         tensors.floats(f"blk.{i}.post_attention_norm.weight"), cfg.rms_eps,
+                         f"model.layers.{i}.post_attention_layernorm.weight")[0]
+            h2, residual = _norm(g, f"/model/layers.{i}/pre_feedforward_layernorm", residual,
+                                 attn, tensors.floats(f"blk.{i}.ffn_norm.weight"), cfg.rms_eps,
+                                 f"model.layers.{i}.pre_feedforward_layernorm.weight")
+        else:
+            h2, residual = _norm(g, f"/model/layers.{i}/post_attention_layernorm", residual,
+                                 attn, tensors.floats(f"blk.{i}.ffn_norm.weight"), cfg.rms_eps,
+                                 f"model.layers.{i}.post_attention_layernorm.weight")
+        last_out = _mlp(g, tensors, i, h2, cfg.ffn, gelu=cfg.gemma)
+        if cfg.gemma:
+            last_out = _norm(g, f"/model/layers.{i}/post_feedforward_layernorm", last_out,
+                             None, tensors.floats(f"blk.{i}.post_ffw_norm.weight"),
+                             cfg.rms_eps,
+                             f"model.layers.{i}.post_feedforward_layernorm.weight")[0]
     final2d, _ = _norm(g, f"/model/layers.{cfg.layers}/final_norm_layernorm", residual,
                        last_out, tensors.floats("output_norm.weight"), cfg.rms_eps,
                        "model.norm.weight")
@@ -202,15 +224,14 @@ def _mask_inputs(g: _Graph) -> tuple[str, str]:
     return f"{p}/Sub/Cast/output_0", f"{p}/Gather/Cast/output_0"
 
 
-def _rotary_caches(g: _Graph, cfg: DecoderConfig) -> tuple[str, str]:
+def _rotary_caches(g: _Graph, cfg: DecoderConfig, base: float, suffix: str) -> tuple[str, str]:
     """cos/sin [context, head_dim / 2] of position x base^(-2i / head_dim)."""
     import numpy as np
 
-    inv_freq = 1.0 / (cfg.rope_base ** (np.arange(0, cfg.head_dim, 2, dtype=np.float64)
-                                        / cfg.head_dim))
+    inv_freq = 1.0 / (base ** (np.arange(0, cfg.head_dim, 2, dtype=np.float64) / cfg.head_dim))
     angles = np.outer(np.arange(cfg.context_length, dtype=np.float64), inv_freq)
-    return (g.const("cos_cache", np.cos(angles).astype(np.float32)),
-            g.const("sin_cache", np.sin(angles).astype(np.float32)))
+    return (g.const(f"cos_cache{suffix}", np.cos(angles).astype(np.float32)),
+            g.const(f"sin_cache{suffix}", np.sin(angles).astype(np.float32)))
 
 
 def _embedding(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors) -> str:
@@ -265,7 +286,7 @@ def _norm(g: _Graph, p: str, residual: str, add: str | None, weight: Any, eps: f
 
 
 def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: str,
-               seqlens: str, total: str, cos: str, sin: str):
+               seqlens: str, total: str, cos: str, sin: str, swa: bool = False):
     import numpy as np
 
     p = f"/model/layers.{i}/attn"
@@ -286,6 +307,11 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
             g.node("Add", [parts[0], bias], [f"{p}/qkv_proj/Add/output_0"], f"{p}/qkv_proj/Add")
             parts = [f"{p}/qkv_proj/Add/output_0"]
         q_in = [parts[0], "", ""]
+        if cfg.gemma:  # q and k are normed apart: split them out of the packed product
+            q_in = [f"{p}/qkv_proj/Split/output_{j}" for j in range(3)]
+            sizes = g.i64([cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim,
+                           cfg.kv_heads * cfg.head_dim])
+            g.node("Split", [parts[0], sizes], q_in, f"{p}/qkv_proj/Split", axis=-1)
     else:
         q_in = []
         for j, (x, name) in enumerate(zip("qkv", names)):
@@ -297,6 +323,11 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
                 g.node("Add", [out, bias], [f"{p}/{x}_proj/Add/output_0"], f"{p}/{x}_proj/Add")
                 out = f"{p}/{x}_proj/Add/output_0"
             q_in.append(out)
+    if cfg.gemma:  # RMS norm of each head's q and k before RoPE
+        for j, (x, n) in enumerate((("q", cfg.heads), ("k", cfg.kv_heads))):
+            q_in[j] = _head_norm(g, cfg, f"{p}/{x}_norm", q_in[j], n,
+                                 tensors.floats(f"blk.{i}.attn_{x}_norm.weight"),
+                                 f"model.layers.{i}.attn.{x}_norm.layernorm.weight")
     past = [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
     present = [f"present.{i}.key", f"present.{i}.value"]
     for j, name in enumerate(q_in):
@@ -306,7 +337,10 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
     g.node("GroupQueryAttention", q_in + past + [seqlens, total, cos, sin],
            [f"{p}/GroupQueryAttention/output_3d"] + present, f"{p}/GroupQueryAttention",
            domain=gguf_onnx.MS_DOMAIN, num_heads=cfg.heads, kv_num_heads=cfg.kv_heads,
-           scale=float(1.0 / np.sqrt(cfg.head_dim)), local_window_size=-1, softcap=0.0,
+           scale=float(cfg.attn_scale or 1.0 / np.sqrt(cfg.head_dim)),
+           # a query sees the last `sliding_window` positions, its own included, as in
+           # llama.cpp (tests/test_gguf_variant.py checks the boundary)
+           local_window_size=cfg.sliding_window if swa else -1, softcap=0.0,
            do_rotary=1, rotary_interleaved=int(cfg.rope_interleaved))
     g.node("Reshape", [f"{p}/GroupQueryAttention/output_3d", g.i64([-1, cfg.heads * cfg.head_dim])],
            [f"{p}/GroupQueryAttention/output_0"], f"{p}/To2D")
@@ -316,9 +350,20 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
     return out, (past, present)
 
 
-def _mlp(g: _Graph, tensors: GgufTensors, i: int, h: str, ffn: int) -> str:
-    """SiLU(gate) x up -> down; gate and up share one MatMulNBits (then a Split) where their
-    block layouts agree."""
+def _head_norm(g: _Graph, cfg: DecoderConfig, p: str, x: str, heads: int, weight: Any,
+               weight_name: str) -> str:
+    """RMS norm over each head's head_dim values of x [tokens, heads x head_dim]."""
+    g.node("Reshape", [x, g.i64([-1, cfg.head_dim])], [f"{p}/Reshape_1/output_0"],
+           f"{p}/Reshape_1")
+    normed = _norm(g, p, f"{p}/Reshape_1/output_0", None, weight, cfg.rms_eps, weight_name)[0]
+    g.node("Reshape", [normed, g.i64([-1, heads * cfg.head_dim])], [f"{p}/Reshape_2/output_0"],
+           f"{p}/Reshape_2")
+    return f"{p}/Reshape_2/output_0"
+
+
+def _mlp(g: _Graph, tensors: GgufTensors, i: int, h: str, ffn: int, gelu: bool = False) -> str:
+    """SiLU(gate) x up -> down (GELU with the tanh approximation for Gemma); gate and up share
+    one MatMulNBits (then a Split) where their block layouts agree."""
     import numpy as np
 
     p = f"/model/layers.{i}/mlp"
@@ -339,10 +384,14 @@ def _mlp(g: _Graph, tensors: GgufTensors, i: int, h: str, ffn: int) -> str:
                  parts=decoded[:1] if decoded else None)
         g.linear(tensors, names[1:], f"{key}.up_proj", h, up, f"{p}/up_proj/",
                  parts=decoded[1:] if decoded else None)
-    g.node("Sigmoid", [gate], [f"{p}/act_fn/Sigmoid/output_0"], f"{p}/act_fn/Sigmoid")
-    g.node("Mul", [gate, f"{p}/act_fn/Sigmoid/output_0"], [f"{p}/act_fn/Mul/output_0"],
-           f"{p}/act_fn/Mul")
-    g.node("Mul", [f"{p}/act_fn/Mul/output_0", up], [f"{p}/Mul/output_0"], f"{p}/Mul")
+    if gelu:
+        act = f"{p}/act_fn/Gelu/output_0"
+        g.node("Gelu", [gate], [act], f"{p}/act_fn/Gelu", approximate="tanh")
+    else:
+        act = f"{p}/act_fn/Mul/output_0"
+        g.node("Sigmoid", [gate], [f"{p}/act_fn/Sigmoid/output_0"], f"{p}/act_fn/Sigmoid")
+        g.node("Mul", [gate, f"{p}/act_fn/Sigmoid/output_0"], [act], f"{p}/act_fn/Mul")
+    g.node("Mul", [act, up], [f"{p}/Mul/output_0"], f"{p}/Mul")
     g.linear(tensors, [f"blk.{i}.ffn_down.weight"], f"{key}.down_proj", f"{p}/Mul/output_0",
              down, f"{p}/down_proj/")
     return down

@@ -47,7 +47,7 @@ def genai_config(cfg: DecoderConfig) -> dict[str, Any]:
                             "present_value_names": "present.%d.value"},
                 "num_attention_heads": cfg.heads, "num_hidden_layers": cfg.layers,
                 "num_key_value_heads": cfg.kv_heads},
-            "eos_token_id": eos, "pad_token_id": pad, "type": cfg.arch,
+            "eos_token_id": eos, "pad_token_id": pad, "type": cfg.genai_type,
             "vocab_size": cfg.vocab},
         "search": {"diversity_penalty": 0.0, "do_sample": False, "early_stopping": True,
                    "length_penalty": 1.0, "max_length": cfg.context_length, "min_length": 0,
