@@ -122,7 +122,7 @@ def _gemma3(meta: dict[str, Any], tensor_names: set[str], layers: int, hidden: i
     window = int(meta.get("gemma3.attention.sliding_window", 0) or 0)
     pattern = meta.get("gemma3.attention.sliding_window_pattern", GEMMA3_SWA_PATTERN)
     if isinstance(pattern, list):  # one flag per layer
-        swa = tuple(bool(v) for v in pattern[:layers])
+        swa = tuple(bool(v) for v in pattern[:layers]) + (False,) * (layers - len(pattern))
     else:
         n = int(pattern)
         swa = tuple(n == 0 or i % n < n - 1 for i in range(layers))

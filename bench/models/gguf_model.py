@@ -1,9 +1,10 @@
 """A GGUF file as a runnable model (the llamacpp backend): its provenance and what rows need.
 
-The record is a `ModelRecord` (rows are built from its fields) plus `tokenizer_dir`. The GGUF header is read here with a small parser instead of the `gguf`
-package: `gguf.GGUFReader` turns every vocabulary string into a numpy array and took 10 s on a
-49k-token vocabulary; this reads only the keys, array lengths and tensor infos (milliseconds),
-and needs nothing beyond the standard library, so the llamacpp extra stays one package.
+The record is a `ModelRecord` (rows are built from its fields) plus `tokenizer_dir`. The GGUF
+header is read here with a small parser instead of the `gguf` package: `gguf.GGUFReader` turns
+every vocabulary string into a numpy array and took 10 s on a 49k-token vocabulary; this reads
+only the keys, array lengths and tensor infos (milliseconds), and needs nothing beyond the
+standard library, so the llamacpp extra stays one package.
 """
 
 from __future__ import annotations
