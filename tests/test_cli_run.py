@@ -215,3 +215,22 @@ def test_ctrl_c_keeps_finished_rows_and_exits_non_zero(built_models, tmp_path):
     kept = read_rows(out)  # every line parses: nothing half-written
     assert len(kept) >= 3
     assert f"{len(kept)} finished repetitions kept" in stderr
+
+
+def test_model_all_names_what_it_does_not_run(tmp_path, monkeypatch):
+    """`--model all` says which recipes are not built and which lack the variant, and with
+    nothing built fails in one line."""
+    from bench.cli.run import _ladder
+    from bench.errors import EdgebenchError
+    from bench.models import recipes
+
+    monkeypatch.setenv("EDGEBENCH_CACHE_DIR", str(tmp_path / "empty-cache"))
+    said: list[str] = []
+    with pytest.raises(EdgebenchError, match="found no built model"):
+        _ladder(["gguf"], said.append)
+    with_gguf = [r.id for r in recipes.list_recipes() if "gguf" in r.variants]
+    without = [r.id for r in recipes.list_recipes() if "gguf" not in r.variants]
+    assert with_gguf and without  # real recipes have it, synthetic ones do not
+    assert len(said) == 2
+    assert all(f"{m} --variant gguf" in said[0] for m in with_gguf)
+    assert all(f"{m} (gguf)" in said[1] for m in without)

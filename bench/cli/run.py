@@ -71,18 +71,21 @@ def _ladder(variants: list[str], say: Callable[[str], None]) -> list:
     from bench.models.folder import is_built, open_built_variant
 
     ladder = sorted(recipes.list_recipes(), key=lambda r: (r.parameters or 0, r.id))
-    folders, missing = [], []
+    folders, missing, absent = [], [], []
     for recipe in ladder:
         for variant in variants:
             if variant not in recipe.variants:
-                continue
-            if is_built(recipe.id, variant):
+                absent.append(f"{recipe.id} ({variant})")
+            elif is_built(recipe.id, variant):
                 folders.append(open_built_variant(recipe.id, variant))
             else:
                 missing.append(f"{recipe.id} --variant {variant}")
     if missing:
         say(f"--model all: not built, so not run: {'; '.join(missing)} "
             "(edgebench models build MODEL --variant V)")
+    if absent:
+        say(f"--model all: no such variant in the recipe, so not run: {', '.join(absent)} "
+            "(edgebench models list shows each recipe's variants)")
     if not folders:
         raise EdgebenchError("--model all found no built model; build one with 'edgebench "
                              "models build MODEL'")
