@@ -124,3 +124,25 @@ def post_concurrently(post, bodies) -> list[int]:
     for t in threads:
         t.join()
     return statuses
+
+
+def check_overlapping_uploads_store_one_copy(url: str, token: str) -> None:
+    """Eight concurrent uploads sharing 40 rows (two sent twice): each answers 200 or 201 and
+    the service holds one copy of every row."""
+    import httpx
+
+    from bench.results.writer import format_rows_csv
+    from tests.rowfactory import make_row
+
+    def rows(n: int, run_id: str) -> list:
+        return [make_row(run_id=run_id, rep=i + 1) for i in range(n)]
+
+    def post(body: str) -> httpx.Response:
+        return httpx.post(f"{url}/api/results", content=body.encode(), timeout=120,
+                          headers={"Content-Type": "text/csv",
+                                   "Authorization": f"Bearer {token}"})
+    shared = rows(40, "5" * 32)
+    bodies = [format_rows_csv(shared + rows(10, f"{i:032x}")) for i in range(6)]
+    statuses = post_concurrently(post, bodies + bodies[:2])
+    assert set(statuses) <= {200, 201}, statuses
+    assert httpx.get(f"{url}/healthz", timeout=60).json()["rows"] == 40 + 6 * 10

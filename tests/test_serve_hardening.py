@@ -21,7 +21,8 @@ from bench.results.quality import QUALITY_COLUMNS
 from bench.results.validate import MAX_REPORTED_ERRORS
 from bench.results.writer import format_rows_csv
 from bench.serve import app as server, client as upload
-from tests.live_server import flaky_server, post_concurrently, served_process, uvicorn_server
+from tests.live_server import (check_overlapping_uploads_store_one_copy, flaky_server,
+                               served_process, uvicorn_server)
 from tests.quality_rowfactory import corpus_row
 from tests.rowfactory import make_row
 
@@ -177,11 +178,7 @@ def test_f4_errors_are_capped_with_a_count_of_the_rest(service):
 # ------------------------------------------------------------------------------------ F5
 def test_f5_concurrent_overlapping_uploads_store_one_copy_and_never_500(service):
     url, token, _ = service
-    shared = _rows(40, run_id="5" * 32)
-    bodies = [format_rows_csv(shared + _rows(10, run_id=f"{i:032x}")) for i in range(6)]
-    statuses = post_concurrently(lambda body: _post(url, token, body), bodies + bodies[:2])
-    assert set(statuses) <= {200, 201}, statuses
-    assert _counts(url) == (40 + 6 * 10, 0)
+    check_overlapping_uploads_store_one_copy(url, token)
 
 
 def test_f5_a_locked_database_answers_503_then_stores(tmp_path):

@@ -15,7 +15,8 @@ import pytest
 from bench.results.quality import QUALITY_COLUMNS
 from bench.results.writer import format_rows_csv
 from bench.serve import app as server
-from tests.live_server import post_concurrently, served_process, uvicorn_server
+from tests.live_server import (check_overlapping_uploads_store_one_copy, served_process,
+                               uvicorn_server)
 from tests.quality_rowfactory import corpus_row
 from tests.rowfactory import make_row
 
@@ -79,11 +80,7 @@ def test_workers_answer_as_the_app_itself_does(services):
 
 def test_overlapping_uploads_from_several_workers_store_one_copy(services):
     pooled, _, token, _ = services
-    shared = _rows(40, run_id="5" * 32)
-    bodies = [format_rows_csv(shared + _rows(10, run_id=f"{i:032x}")) for i in range(6)]
-    statuses = post_concurrently(lambda body: _post(pooled, token, body), bodies + bodies[:2])
-    assert set(statuses) <= {200, 201}, statuses
-    assert _counts(pooled) == (40 + 6 * 10, 0)
+    check_overlapping_uploads_store_one_copy(pooled, token)
 
 
 def test_a_killed_worker_is_a_503_then_replaced(service_db_url):

@@ -37,22 +37,33 @@ class Tables:
     runs: sa.Table
 
 
-def make_tables() -> Tables:
-    metadata = sa.MetaData()
-    results = sa.Table(
-        "results", metadata,
+# what reads filter on (device, model, backend, date), indexed in both row tables
+_FILTERED = ("model_id", "host_fingerprint", "cpu_model", "backend", "started_utc")
+
+
+def _row_table(metadata: sa.MetaData, name: str, columns: Sequence[str], types: dict[str, str],
+               required: Sequence[str], *extra: Any, indexed: Sequence[str] = ()) -> sa.Table:
+    """A table of uploaded rows: an id, one typed column per schema column, when and by which
+    token it was uploaded, `extra` columns and constraints, and an index ix_<table>_<column>
+    per filtered column."""
+    return sa.Table(
+        name, metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        *[sa.Column(name, _SA_TYPES[schema.TYPES[name].split()[0]](),
-                    nullable=name not in schema.REQUIRED) for name in COLUMNS],
+        *[sa.Column(c, _SA_TYPES[types[c].split()[0]](), nullable=c not in required)
+          for c in columns],
+        *extra,
         sa.Column("uploaded_utc", sa.Text, nullable=False),
         sa.Column("token_id", sa.Integer, nullable=True),
-        sa.UniqueConstraint("run_id", "config_id", "rep", name="uq_results_run_config_rep"),
-        sa.Index("ix_results_model_id", "model_id"),
-        sa.Index("ix_results_host_fingerprint", "host_fingerprint"),
-        sa.Index("ix_results_cpu_model", "cpu_model"),
-        sa.Index("ix_results_backend", "backend"),
-        sa.Index("ix_results_started_utc", "started_utc"),
+        *[sa.Index(f"ix_{name}_{c}", c) for c in indexed],
     )
+
+
+def make_tables() -> Tables:
+    metadata = sa.MetaData()
+    results = _row_table(
+        metadata, "results", COLUMNS, schema.TYPES, schema.REQUIRED,
+        sa.UniqueConstraint("run_id", "config_id", "rep", name="uq_results_run_config_rep"),
+        indexed=_FILTERED)
     tokens = sa.Table(
         "upload_tokens", metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -62,22 +73,11 @@ def make_tables() -> Tables:
         sa.Column("revoked_utc", sa.Text, nullable=True),
         sqlite_autoincrement=True,  # ids are never reused, also after the newest is deleted
     )
-    quality = sa.Table(
-        "quality_rows", metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        *[sa.Column(name, _SA_TYPES[QUALITY_TYPES[name].split()[0]](),
-                    nullable=name not in QUALITY_REQUIRED) for name in QUALITY_COLUMNS],
+    quality = _row_table(
+        metadata, "quality_rows", QUALITY_COLUMNS, QUALITY_TYPES, QUALITY_REQUIRED,
         sa.Column("row_key", sa.Text, nullable=False),
-        sa.Column("uploaded_utc", sa.Text, nullable=False),
-        sa.Column("token_id", sa.Integer, nullable=True),
         sa.UniqueConstraint("row_key", name="uq_quality_rows_key"),
-        sa.Index("ix_quality_rows_run_id", "run_id"),
-        sa.Index("ix_quality_rows_model_id", "model_id"),
-        sa.Index("ix_quality_rows_host_fingerprint", "host_fingerprint"),
-        sa.Index("ix_quality_rows_cpu_model", "cpu_model"),
-        sa.Index("ix_quality_rows_backend", "backend"),
-        sa.Index("ix_quality_rows_started_utc", "started_utc"),
-    )
+        indexed=("run_id", *_FILTERED))
     runs = sa.Table(
         "runs", metadata,
         sa.Column("run_id", sa.Text, primary_key=True),
