@@ -10,14 +10,13 @@ half-built folder is never taken for a finished one.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from bench import paths
 from bench.errors import EdgebenchError
 from bench.models.folder import (HEAD_BUILDER_OPTIONS, MANIFEST, check_logits, is_built,
-                                 sha256_file, variant_dir)
+                                 variant_dir, write_manifest)
 from bench.models.convert import create_onnx, extra_builder_options, gguf_to_hf
 from bench.models.footprint import manifest_entries
 from bench.models.gguf_variant import PRECISION as GGUF_PRECISION, build_gguf_variant
@@ -65,24 +64,11 @@ def build_variant(recipe: Recipe, variant: Variant, hf_dir: Path, source_sha256:
                     f"the ONNX builder failed for {recipe.id}/{variant.name}: "
                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         log.unlink()
-        files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
-        manifest = {
-            "model_id": recipe.id,
-            "variant": variant.name,
-            "precision": variant.precision,
-            "logits": logits,
-            "builder_options": builder_options,
-            "source_sha256": source_sha256,
-            "builder": f"onnxruntime-genai {onnxruntime_genai.__version__}",
-            "built_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "files": files,
-            "sha256": {name: sha256_file(tmp / name) for name in files
-                       if name.startswith("model.onnx")},
-            "weights": "real",
-            "source_quant": recipe.source_quant,
-            **manifest_entries(tmp),  # the bytes a decode step reads (the roofline)
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(tmp, model_id=recipe.id, variant=variant.name,
+                       precision=variant.precision, logits=logits,
+                       builder_options=builder_options, source_sha256=source_sha256,
+                       builder=f"onnxruntime-genai {onnxruntime_genai.__version__}",
+                       source_quant=recipe.source_quant)
     return final
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import paths
 from bench.errors import EdgebenchError
@@ -86,6 +87,30 @@ def open_built_variant(model_id: str, variant: str, *, logits: str = "last") -> 
     return open_model_folder(variant_dir(model_id, variant, logits=logits))
 
 
+def write_manifest(folder: Path, *, model_id: str, variant: str, precision: str, logits: str,
+                   builder: str, builder_options: dict[str, str], source_sha256: str | None,
+                   source_quant: str | None, **extra: Any) -> None:
+    """A freshly built folder's manifest: what it was built from and with, each file's size,
+    the model files' sha256, `extra` entries and the bytes a decode step reads (the roofline)."""
+    from datetime import datetime, timezone
+
+    from bench.models.footprint import manifest_entries
+
+    files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
+    manifest = {
+        "model_id": model_id, "variant": variant, "precision": precision, "logits": logits,
+        "builder_options": builder_options, "source_sha256": source_sha256, "builder": builder,
+        "built_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": files,
+        "sha256": {name: sha256_file(folder / name) for name in files
+                   if name.startswith("model.onnx")},
+        "weights": "real", "source_quant": source_quant,
+        **extra,
+        **manifest_entries(folder),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 @dataclass(frozen=True)
 class ModelRecord:
     """What every runnable model tells the results rows, whatever runs it: an ONNX folder
@@ -112,6 +137,8 @@ class ModelRecord:
     # what one decode step reads (docs/roofline.md): from the manifest, else the graph, else None
     footprint: WeightFootprint | None = None
     runtime: str = "onnx"  # what can run it: "onnx", "gguf" (llama.cpp) or "hf" (torch)
+    # where tokenizer.json and the chat template are when not in `path` (a GGUF's), or None
+    tokenizer_dir: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ class _Graph:
         self.nodes: list = []
         self.inits: list = []
         self.accuracy_level = accuracy_level
-        self.weights: dict[str, tuple[Any, gguf_onnx.WeightNames]] = {}
+        # initializer names per registered weight; the decoded arrays are not kept (the
+        # protobuf holds their bytes), so each matrix is in memory once while the graph grows
+        self.weights: dict[str, gguf_onnx.WeightNames] = {}
         self.sources: dict[str, str] = {}  # GGUF tensor -> its block type (manifest)
         self._consts: set[str] = set()
         self._block_sums: dict[tuple[str, int, int], str] = {}  # (x, blocks, size) -> sum
@@ -62,10 +64,10 @@ class _Graph:
         if key not in self.weights:
             names, inits = gguf_onnx.weight_initializers(w, f"{key}.")
             self.inits += inits
-            self.weights[key] = (w, names)
+            self.weights[key] = names
         for t in tensor_names:  # each GGUF tensor's own type, also inside a packed matrix
             self.sources[t] = self.tensors.info(t).type_name
-        return self.weights[key][1]
+        return self.weights[key]
 
     def matmul(self, w: Any, key: str, tensor_names: list[str], x: str, y: str,
                prefix: str, x_rank: int = 2) -> None:
@@ -84,24 +86,20 @@ class _Graph:
         self.nodes += part.nodes
         self.inits += part.initializers
 
-    def linear(self, tensors: GgufTensors, names: list[str], key: str, x: str, y: str,
-               prefix: str, x_rank: int = 2, parts: list | None = None) -> None:
-        """y = x @ W.T for the GGUF tensors `names` stacked along N (one or q/k/v)."""
+    def linear(self, name: str, key: str, x: str, y: str, prefix: str, x_rank: int = 2,
+               w: Any = None) -> None:
+        """y = x @ W.T for the GGUF tensor `name` (`w`: its blocks, when the caller decoded
+        them already)."""
         import numpy as np
 
-        if all(tensors.is_quantized(n) for n in names):
-            parts = parts or [tensors.nbits(n) for n in names]  # decoded once, by the caller
-            w = parts[0] if len(parts) == 1 else gguf_onnx.concat_n(parts)
-            if w is not None:
-                self.matmul(w, key, names, x, y, prefix, x_rank)
-                return
-        if len(names) == 1:  # a float matrix (F16/F32 in the file): an exact float MatMul
-            table = tensors.floats(names[0])
-            self.sources[names[0]] = tensors.info(names[0]).type_name
-            self.const(f"{key}.weight_t", np.ascontiguousarray(table.T))
-            self.node("MatMul", [x, f"{key}.weight_t"], [y], f"{prefix}MatMul")
+        if self.tensors.is_quantized(name):
+            self.matmul(w if w is not None else self.tensors.nbits(name), key, [name], x, y,
+                        prefix, x_rank)
             return
-        raise ValueError("mixed layouts are split by the caller")
+        # a float matrix (F16/F32 in the file): an exact float MatMul
+        self.sources[name] = self.tensors.info(name).type_name
+        self.const(f"{key}.weight_t", np.ascontiguousarray(self.tensors.floats(name).T))
+        self.node("MatMul", [x, f"{key}.weight_t"], [y], f"{prefix}MatMul")
 
 
 def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int,
@@ -121,7 +119,9 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
     g.node("Concat", ["/model/shape/ids", g.i64([-1])], ["/model/shape/3d"],
            "/model/shape/Concat", axis=0)
     x = "/model/embed_tokens/2d"
-    g.node("Reshape", [_embedding(g, cfg, tensors), g.i64([-1, cfg.hidden])], [x],
+    embedded, table = _embedding(g, cfg, tensors)
+    table = table if cfg.tied_head else None  # kept only for a head that reuses it
+    g.node("Reshape", [embedded, g.i64([-1, cfg.hidden])], [x],
            "/model/embed_tokens/To2D")
     if cfg.embed_scale != 1.0:  # Gemma: embeddings times sqrt(hidden), in fp32 as llama.cpp
         scale = g.const("/model/embed_tokens/scale", np.array(cfg.embed_scale, np.float32))
@@ -130,13 +130,9 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
     residual, last_out = x, None
     kv_in, kv_out = [], []
     for i in range(cfg.layers):
-        h = _norm(g, f"/model/layers.{i}/input_layernorm", residual, last_out,
-                  tensors.floats(f"blk.{i}.attn_norm.weight"), cfg.rms_eps,
-                  f"model.layers.{i}.input_layernorm.weight")
-        if last_out is not None:
-            h, residual = h
-        else:
-            h = h[0]
+        h, residual = _norm(g, f"/model/layers.{i}/input_layernorm", residual, last_out,
+                            tensors.floats(f"blk.{i}.attn_norm.weight"), cfg.rms_eps,
+                            f"model.layers.{i}.input_layernorm.weight")
         swa = bool(cfg.swa_layers and cfg.swa_layers[i])
         attn, keys = _attention(g, cfg, tensors, i, h, seqlens, total, *rope[swa], swa)
         kv_in += keys[0]
@@ -145,13 +141,10 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
             attn = _norm(g, f"/model/layers.{i}/post_attention_layernorm", attn, None,
                          tensors.floats(f"blk.{i}.post_attention_norm.weight"), cfg.rms_eps,
                          f"model.layers.{i}.post_attention_layernorm.weight")[0]
-            h2, residual = _norm(g, f"/model/layers.{i}/pre_feedforward_layernorm", residual,
-                                 attn, tensors.floats(f"blk.{i}.ffn_norm.weight"), cfg.rms_eps,
-                                 f"model.layers.{i}.pre_feedforward_layernorm.weight")
-        else:
-            h2, residual = _norm(g, f"/model/layers.{i}/post_attention_layernorm", residual,
-                                 attn, tensors.floats(f"blk.{i}.ffn_norm.weight"), cfg.rms_eps,
-                                 f"model.layers.{i}.post_attention_layernorm.weight")
+        pre_mlp = "pre_feedforward_layernorm" if cfg.gemma else "post_attention_layernorm"
+        h2, residual = _norm(g, f"/model/layers.{i}/{pre_mlp}", residual, attn,
+                             tensors.floats(f"blk.{i}.ffn_norm.weight"), cfg.rms_eps,
+                             f"model.layers.{i}.{pre_mlp}.weight")
         last_out = _mlp(g, tensors, i, h2, cfg.ffn, gelu=cfg.gemma)
         if cfg.gemma:
             last_out = _norm(g, f"/model/layers.{i}/post_feedforward_layernorm", last_out,
@@ -170,8 +163,9 @@ def build_model(cfg: DecoderConfig, tensors: GgufTensors, *, accuracy_level: int
                ["/lm_head/prune/Unsqueeze/output_0"], "/lm_head/prune/Unsqueeze")
         final = "/lm_head/prune/Unsqueeze/output_0"
     head = "token_embd.weight" if cfg.tied_head else "output.weight"
-    g.linear(tensors, [head], "lm_head" if not cfg.tied_head else "token_embd", final,
-             "logits", "/lm_head/", x_rank=3)
+    # a tied head reuses the table's blocks, decoded once for the embedding lookup
+    g.linear(head, "lm_head" if not cfg.tied_head else "token_embd", final, "logits",
+             "/lm_head/", x_rank=3, w=table)
 
     batch, seq = "batch_size", "sequence_length"
     kv_shape = [batch, cfg.kv_heads, "past_sequence_length", cfg.head_dim]
@@ -234,9 +228,10 @@ def _rotary_caches(g: _Graph, cfg: DecoderConfig, base: float, suffix: str) -> t
             g.const(f"sin_cache{suffix}", np.sin(angles).astype(np.float32)))
 
 
-def _embedding(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors) -> str:
+def _embedding(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors) -> tuple[str, Any]:
     """One row per token: GatherBlockQuantized on the table's blocks (+ the row's block
-    minimums for affine types), or a float Gather for an unquantized table."""
+    minimums for affine types), or a float Gather for an unquantized table. Returns the
+    output and the decoded blocks (None for a float table)."""
     import numpy as np
 
     p = "/model/embed_tokens"
@@ -245,7 +240,7 @@ def _embedding(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors) -> str:
         g.const("model.embed_tokens.weight", tensors.floats("token_embd.weight"))
         g.sources["token_embd.weight"] = tensors.info("token_embd.weight").type_name
         g.node("Gather", ["model.embed_tokens.weight", "input_ids"], [out], f"{p}/Gather")
-        return out
+        return out, None
     w = tensors.nbits("token_embd.weight")
     names = g.nbits("token_embd", w, ["token_embd.weight"])
     rows = [w.n, -1]
@@ -266,7 +261,7 @@ def _embedding(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors) -> str:
         g.node("Add", [f"{p}/blocks", f"{p}/mins4"], [f"{p}/with_mins"], f"{p}/AddMins")
         g.node("Reshape", [f"{p}/with_mins", g.i64([0, 0, cfg.hidden])], [out],
                f"{p}/RowReshape")
-    return out
+    return out, w
 
 
 def _norm(g: _Graph, p: str, residual: str, add: str | None, weight: Any, eps: float,
@@ -316,8 +311,8 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
         q_in = []
         for j, (x, name) in enumerate(zip("qkv", names)):
             out = f"{p}/{x}_proj/MatMul/output_0"
-            g.linear(tensors, [name], f"{key}.{x}_proj", h, out, f"{p}/{x}_proj/",
-                     parts=[decoded[j]] if decoded else None)
+            g.linear(name, f"{key}.{x}_proj", h, out, f"{p}/{x}_proj/",
+                     w=decoded[j] if decoded else None)
             if cfg.qkv_bias:
                 bias = g.const(f"{key}.{x}_proj.bias", tensors.floats(f"blk.{i}.attn_{x}.bias"))
                 g.node("Add", [out, bias], [f"{p}/{x}_proj/Add/output_0"], f"{p}/{x}_proj/Add")
@@ -345,7 +340,7 @@ def _attention(g: _Graph, cfg: DecoderConfig, tensors: GgufTensors, i: int, h: s
     g.node("Reshape", [f"{p}/GroupQueryAttention/output_3d", g.i64([-1, cfg.heads * cfg.head_dim])],
            [f"{p}/GroupQueryAttention/output_0"], f"{p}/To2D")
     out = f"{p}/o_proj/MatMul/output_0"
-    g.linear(tensors, [f"blk.{i}.attn_output.weight"], f"{key}.o_proj",
+    g.linear(f"blk.{i}.attn_output.weight", f"{key}.o_proj",
              f"{p}/GroupQueryAttention/output_0", out, f"{p}/o_proj/")
     return out, (past, present)
 
@@ -380,10 +375,10 @@ def _mlp(g: _Graph, tensors: GgufTensors, i: int, h: str, ffn: int, gelu: bool =
         g.node("Split", [f"{p}/gate_up_proj/MatMul/output_0", split], [gate, up],
                f"{p}/gate_up_proj/Split", axis=-1)
     else:
-        g.linear(tensors, names[:1], f"{key}.gate_proj", h, gate, f"{p}/gate_proj/",
-                 parts=decoded[:1] if decoded else None)
-        g.linear(tensors, names[1:], f"{key}.up_proj", h, up, f"{p}/up_proj/",
-                 parts=decoded[1:] if decoded else None)
+        g.linear(names[0], f"{key}.gate_proj", h, gate, f"{p}/gate_proj/",
+                 w=decoded[0] if decoded else None)
+        g.linear(names[1], f"{key}.up_proj", h, up, f"{p}/up_proj/",
+                 w=decoded[1] if decoded else None)
     if gelu:
         act = f"{p}/act_fn/Gelu/output_0"
         g.node("Gelu", [gate], [act], f"{p}/act_fn/Gelu", approximate="tanh")
@@ -392,6 +387,6 @@ def _mlp(g: _Graph, tensors: GgufTensors, i: int, h: str, ffn: int, gelu: bool =
         g.node("Sigmoid", [gate], [f"{p}/act_fn/Sigmoid/output_0"], f"{p}/act_fn/Sigmoid")
         g.node("Mul", [gate, f"{p}/act_fn/Sigmoid/output_0"], [act], f"{p}/act_fn/Mul")
     g.node("Mul", [act, up], [f"{p}/Mul/output_0"], f"{p}/Mul")
-    g.linear(tensors, [f"blk.{i}.ffn_down.weight"], f"{key}.down_proj", f"{p}/Mul/output_0",
+    g.linear(f"blk.{i}.ffn_down.weight", f"{key}.down_proj", f"{p}/Mul/output_0",
              down, f"{p}/down_proj/")
     return down

@@ -1,10 +1,10 @@
 """A GGUF file as a runnable model (the llamacpp backend): its provenance and what rows need.
 
-The record is a `ModelRecord` (rows are built from its fields) plus `tokenizer_dir`. The GGUF
-header is read here with a small parser instead of the `gguf` package: `gguf.GGUFReader` turns
-every vocabulary string into a numpy array and took 10 s on a 49k-token vocabulary; this reads
-only the keys, array lengths and tensor infos (milliseconds), and needs nothing beyond the
-standard library, so the llamacpp extra stays one package.
+The record is a `ModelRecord` (rows are built from its fields). The GGUF header is read here
+with a small parser instead of the `gguf` package: `gguf.GGUFReader` turns every vocabulary
+string into a numpy array and took 10 s on a 49k-token vocabulary; this reads the keys, array
+lengths and tensor infos (milliseconds), the arrays a caller names in full (the tokenizer's),
+and needs nothing beyond the standard library, so the llamacpp extra stays one package.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 
 from bench import paths
 from bench.errors import EdgebenchError
-from bench.models.folder import ModelRecord, sha256_file
+from bench.models.folder import ModelRecord, sha256_file, variant_dir
 from bench.models.footprint import WeightFootprint
 
 VARIANT = "gguf"  # the variant name of a recipe's original GGUF
 KV_CACHE_ELEMENT_BYTES = 2  # llama.cpp's default KV cache type is f16 (llama-bench's too)
 _ARRAY_VALUES_KEPT = 4096  # numeric arrays longer than this (token types, scores) are skipped
+_U64 = struct.Struct("<Q")
 
 # GGUF value types -> struct format (8 string, 9 array handled apart)
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
@@ -47,7 +48,6 @@ class GgufModel(ModelRecord):
 
     logits: str = "last"  # the backend computes only the last position's logits
     runtime: str = "gguf"
-    tokenizer_dir: Path | None = None  # a folder with tokenizer.json (chat prompts), or None
 
 
 class _Cursor:
@@ -64,11 +64,23 @@ class _Cursor:
         self.pos += n
         return bytes(self.buf[self.pos - n:self.pos]).decode("utf-8", "replace")
 
+    def strings(self, count: int) -> list[str]:
+        """`count` strings in a row, strictly UTF-8 (a vocabulary: 262k tokens in ~0.2 s)."""
+        unpack, buf, pos, values = _U64.unpack_from, self.buf, self.pos, []
+        for _ in range(count):
+            n = unpack(buf, pos)[0]
+            values.append(buf[pos + 8:pos + 8 + n].decode("utf-8"))
+            pos += 8 + n
+        self.pos = pos
+        return values
+
     def skip_string(self) -> None:
         n = self.take("<Q")  # read before adding: `pos += take()` would use the old pos
         self.pos += n
 
-    def value(self, kind: int) -> Any:
+    def value(self, kind: int, full: bool = False) -> Any:
+        """One metadata value; an array as its length when it holds strings or is long,
+        unless `full`."""
         if kind in _SCALARS:
             return self.take(_SCALARS[kind])
         if kind == 8:
@@ -76,6 +88,13 @@ class _Cursor:
         if kind != 9:
             raise ValueError(f"unknown GGUF value type {kind}")
         elem, count = self.take("<I"), self.take("<Q")
+        if full and elem == 8:
+            return self.strings(count)
+        if full and elem in _SCALARS:
+            fmt = f"<{count}{_SCALARS[elem][1:]}"
+            values = list(struct.unpack_from(fmt, self.buf, self.pos))
+            self.pos += struct.calcsize(fmt)
+            return values
         if elem == 8 or count > _ARRAY_VALUES_KEPT:  # keep only the length
             for _ in range(count):
                 if elem == 8:
@@ -88,17 +107,18 @@ class _Cursor:
         return [self.value(elem) for _ in range(count)]
 
 
-def read_header(path: Path) -> GgufHeader:
-    """Parses the header of `path`; a file that is not a GGUF is a one-line error."""
+def read_header(path: Path, arrays: frozenset[str] | set[str] = frozenset()) -> GgufHeader:
+    """Parses the header of `path`, the arrays under the keys in `arrays` in full (a
+    tokenizer's vocabulary); a file that is not a GGUF is a one-line error."""
     try:
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return _parse(mm, path.stat().st_size)
+            return _parse(mm, path.stat().st_size, arrays)
     except (OSError, ValueError, struct.error, IndexError) as exc:
         raise EdgebenchError(f"{path} is not a readable GGUF file ({exc}); pass a .gguf "
                              "model file") from None
 
 
-def _parse(buf: Any, file_size: int) -> GgufHeader:
+def _parse(buf: Any, file_size: int, arrays: frozenset[str] | set[str]) -> GgufHeader:
     if bytes(buf[:4]) != b"GGUF":
         raise ValueError("no GGUF magic")
     cur = _Cursor(buf)
@@ -109,7 +129,7 @@ def _parse(buf: Any, file_size: int) -> GgufHeader:
     metadata: dict[str, Any] = {}
     for _ in range(n_kv):
         key = cur.string()
-        metadata[key] = cur.value(cur.take("<I"))
+        metadata[key] = cur.value(cur.take("<I"), key in arrays)
     infos = []
     for _ in range(n_tensors):
         name = cur.string()
@@ -213,8 +233,9 @@ def open_recipe_gguf(recipe_id: str) -> GgufModel:
         raise EdgebenchError(f"the GGUF of {recipe_id} is not in the cache ({why}); run "
                              f"'edgebench models build {recipe_id}' (it fetches and verifies "
                              "the GGUF) or pass --gguf PATH to it")
-    # the tokenizer files: the Hugging Face folder, else the gguf variant's (built without torch)
-    folders = (paths.cache_dir() / "hf" / recipe_id, paths.models_dir() / recipe_id / VARIANT)
+    # the tokenizer files: the Hugging Face folder, else any built variant's (the same files)
+    folders = (paths.cache_dir() / "hf" / recipe_id,
+               *(variant_dir(recipe_id, v) for v in recipe.variants))
     tokenizer = next((f for f in folders if (f / "tokenizer.json").is_file()), None)
     return _record(path, read_header(path), model_id=recipe_id, variant=VARIANT,
                    sha256=recipe.source.sha256, source_sha256=recipe.source.sha256,

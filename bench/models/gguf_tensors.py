@@ -7,6 +7,7 @@ torch. The ggml type ids are the file format's (ggml.h `enum ggml_type`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,12 +19,9 @@ from bench.models.gguf_model import GgufHeader
 if TYPE_CHECKING:
     import numpy as np
 
-# ggml type id -> (name, elements per block, bytes per block); only the types edgebench reads.
-GGML_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4), 1: ("F16", 1, 2), 30: ("BF16", 1, 2),
-    2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20), 6: ("Q5_0", 32, 22), 8: ("Q8_0", 32, 34),
-    12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210),
-}
+# ggml type id -> name, for the types edgebench reads (their block sizes: gguf_blocks)
+GGML_TYPES: dict[int, str] = {0: "F32", 1: "F16", 30: "BF16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0",
+                              8: "Q8_0", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ class GgufTensors:
         self.infos: dict[str, TensorInfo] = {}
         for (name, dims, _size), kind, offset in zip(header.tensors, header.types,
                                                      header.offsets):
-            type_name = GGML_TYPES.get(kind, (f"ggml type {kind}",))[0]
+            type_name = GGML_TYPES.get(kind, f"ggml type {kind}")
             self.infos[name] = TensorInfo(name, type_name, dims, offset)
         self._map = np.memmap(path, dtype=np.uint8, mode="r")
 
@@ -59,28 +57,22 @@ class GgufTensors:
                                  "model of its architecture; fetch it again") from None
 
     def _raw(self, info: TensorInfo) -> np.ndarray:
-        kind = next((k for k, v in GGML_TYPES.items() if v[0] == info.type_name), None)
-        if kind is None:
+        layout = gguf_blocks.LAYOUTS.get(info.type_name)
+        if layout is None and info.type_name not in gguf_blocks.FLOAT_TYPES:
             raise EdgebenchError(
                 f"{info.name} in {self.path.name} is of {info.type_name}, which the gguf "
                 f"variant cannot carry losslessly (it reads {', '.join(gguf_blocks.LAYOUTS)}, "
-                "F32, F16, BF16); use the int4 variant")
-        _, elems, size = GGML_TYPES[kind]
-        count = 1
-        for d in info.dims:
-            count *= int(d)
-        nbytes = count // elems * size
+                f"{', '.join(gguf_blocks.FLOAT_TYPES)}); use the int4 variant")
+        count = math.prod(int(d) for d in info.dims)
+        nbytes = (count // layout.elems * layout.type_size if layout is not None
+                  else count * gguf_blocks.FLOAT_TYPES[info.type_name])
         if info.offset + nbytes > self._map.size:
             raise EdgebenchError(f"{self.path.name} ends inside tensor {info.name}: the file is "
                                  "truncated; fetch it again")
         return self._map[info.offset:info.offset + nbytes]
 
     def _shape(self, info: TensorInfo) -> tuple[int, int]:
-        k = int(info.dims[0])
-        n = 1
-        for d in info.dims[1:]:
-            n *= int(d)
-        return n, k
+        return math.prod(int(d) for d in info.dims[1:]), int(info.dims[0])
 
     def is_quantized(self, name: str) -> bool:
         return gguf_blocks.is_quantized(self.info(name).type_name)

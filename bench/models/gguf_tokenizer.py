@@ -6,27 +6,22 @@ decision for decision, so `tokenizers` and onnxruntime-genai tokenize as they do
 `edgebench models build` converts: byte-level BPE (`tokenizer.ggml.model = gpt2`) with the split
 regex `tokenizer.ggml.pre` names, and Gemma's SentencePiece vocabulary (`llama` on a Gemma
 architecture) with merges rebuilt from the token order. Other tokenizer types are refused.
-The arrays are read here with the standard library: `gguf.GGUFReader` makes a numpy array of
-every string and took 10 s on a 49k vocabulary; this reads 150k in ~0.2 s.
+The arrays are read by gguf_model.read_header with the standard library: `gguf.GGUFReader`
+makes a numpy array of every string and took 10 s on a 49k vocabulary.
 """
 
 from __future__ import annotations
 
 import json
-import mmap
 import re
-import struct
 from pathlib import Path
 from typing import Any
 
 from bench.errors import EdgebenchError
 
-# GGUF value types -> struct code (8 string and 9 array are handled apart)
-_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q",
-            12: "d"}
-_U64 = struct.Struct("<Q")
 _TOKENS, _TYPES = "tokenizer.ggml.tokens", "tokenizer.ggml.token_type"
-_MERGES, _SCORES = "tokenizer.ggml.merges", "tokenizer.ggml.scores"
+_MERGES = "tokenizer.ggml.merges"
+ARRAYS = frozenset({_TOKENS, _TYPES, _MERGES})  # what the tokenizer files are made of: in full
 _CONTROL, _USER_DEFINED = 3, 4  # llama.cpp's token types
 # tokenizer.ggml.pre -> the split regex transformers puts before byte-level; other values keep
 # GPT-2's own regex (ByteLevel with use_regex), as transformers does.
@@ -66,56 +61,10 @@ _NAMED = (("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"),
 
 def read_metadata(path: Path, arrays: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
     """Every metadata value of the GGUF at `path`; arrays in full for the keys in `arrays`, as
-    their length otherwise (like `gguf_model.read_header`, which reads no tensor info)."""
-    try:
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            if bytes(buf[:4]) != b"GGUF" or struct.unpack_from("<I", buf, 4)[0] < 2:
-                raise ValueError("no GGUF magic, or a version before 2")
-            n_kv = _U64.unpack_from(buf, 16)[0]
-            pos, meta = 24, {}
-            for _ in range(n_kv):
-                key, pos = _string(buf, pos)
-                meta[key], pos = _value(buf, pos + 4, struct.unpack_from("<I", buf, pos)[0],
-                                        key in arrays)
-            return meta
-    except (OSError, ValueError, struct.error, IndexError) as exc:
-        raise EdgebenchError(f"{path} is not a readable GGUF file ({exc}); pass a .gguf "
-                             "model file") from None
+    their length otherwise (gguf_model.read_header's rule)."""
+    from bench.models.gguf_model import read_header
 
-
-def _string(buf: Any, pos: int) -> tuple[str, int]:
-    n = _U64.unpack_from(buf, pos)[0]
-    return buf[pos + 8:pos + 8 + n].decode("utf-8"), pos + 8 + n
-
-
-def _value(buf: Any, pos: int, kind: int, full: bool) -> tuple[Any, int]:
-    if kind in _SCALARS:
-        return struct.unpack_from("<" + _SCALARS[kind], buf, pos)[0], pos + struct.calcsize(
-            _SCALARS[kind])
-    if kind == 8:
-        return _string(buf, pos)
-    if kind != 9:
-        raise ValueError(f"unknown GGUF value type {kind}")
-    elem, count = struct.unpack_from("<IQ", buf, pos)
-    pos += 12
-    if elem in _SCALARS:
-        size = struct.calcsize(_SCALARS[elem]) * count
-        if full or count <= 4096:  # short numeric arrays are kept, like read_header does
-            return list(struct.unpack_from(f"<{count}{_SCALARS[elem]}", buf, pos)), pos + size
-        return count, pos + size
-    if elem != 8:
-        raise ValueError(f"GGUF array of type {elem} is not supported")
-    unpack, values = _U64.unpack_from, []
-    if full:
-        append = values.append
-        for _ in range(count):
-            n = unpack(buf, pos)[0]
-            append(buf[pos + 8:pos + 8 + n].decode("utf-8"))
-            pos += 8 + n
-        return values, pos
-    for _ in range(count):
-        pos += 8 + unpack(buf, pos)[0]
-    return count, pos
+    return read_header(Path(path), arrays).metadata
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -126,10 +75,12 @@ def bytes_to_unicode() -> dict[int, str]:
     return {**{b: chr(b) for b in printable}, **{b: chr(256 + i) for i, b in enumerate(extra)}}
 
 
-def write_tokenizer_files(gguf: Path, out_dir: Path) -> tuple[str, ...]:
+def write_tokenizer_files(gguf: Path, out_dir: Path,
+                          meta: dict[str, Any] | None = None) -> tuple[str, ...]:
     """Writes tokenizer.json, tokenizer_config.json and (when the GGUF has one)
-    chat_template.jinja into `out_dir`; returns the names written."""
-    meta = read_metadata(Path(gguf), {_TOKENS, _TYPES, _MERGES, _SCORES})
+    chat_template.jinja into `out_dir`; returns the names written. `meta`: the GGUF's
+    metadata with ARRAYS in full, when the caller read the header already."""
+    meta = meta if meta is not None else read_metadata(Path(gguf), ARRAYS)
     tokenizer, config = tokenizer_files(meta)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

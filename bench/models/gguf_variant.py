@@ -11,14 +11,12 @@ level MatMulNBits runs at.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Callable
 
 from bench.errors import EdgebenchError
-from bench.models.folder import MANIFEST, sha256_file, variant_dir
-from bench.models.footprint import manifest_entries
+from bench.models.folder import variant_dir, write_manifest
 from bench.models.gguf_config import DecoderConfig, decoder_config
 from bench.models.sources import staging
 
@@ -69,9 +67,9 @@ def write_gguf_folder(gguf: Path, out: Path, *, accuracy_level: int, logits: str
     from bench.models.gguf_graph import build_model
     from bench.models.gguf_model import read_header
     from bench.models.gguf_tensors import GgufTensors
-    from bench.models.gguf_tokenizer import write_tokenizer_files
+    from bench.models.gguf_tokenizer import ARRAYS, write_tokenizer_files
 
-    header = read_header(gguf)
+    header = read_header(gguf, ARRAYS)  # once: the tensors, and the vocabulary in full
     tensors = GgufTensors(gguf, header)
     embd = tensors.info("token_embd.weight")
     cfg = decoder_config(header.metadata, set(tensors.infos), int(embd.dims[-1]))
@@ -87,7 +85,7 @@ def write_gguf_folder(gguf: Path, out: Path, *, accuracy_level: int, logits: str
                              "and build again") from None
     del model
     (out / "genai_config.json").write_text(json.dumps(genai_config(cfg), indent=4) + "\n")
-    write_tokenizer_files(gguf, out)
+    write_tokenizer_files(gguf, out, header.metadata)
     return {"gguf_blocks": summary, "architecture": cfg.arch}
 
 
@@ -101,19 +99,10 @@ def build_gguf_variant(recipe: Any, variant: Any, gguf: Path, progress: Progress
     with staging(final) as tmp:
         entries = write_gguf_folder(gguf, tmp, accuracy_level=level, logits=logits,
                                     progress=progress)
-        files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
-        manifest = {
-            "model_id": recipe.id, "variant": variant.name, "precision": PRECISION,
-            "logits": logits, "builder_options": {"accuracy_level": str(level)},
-            "source_sha256": recipe.source.sha256,
-            "builder": f"edgebench gguf variant (onnx {importlib_metadata.version('onnx')})",
-            "built_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "files": files,
-            "sha256": {name: sha256_file(tmp / name) for name in files
-                       if name.startswith("model.onnx")},
-            "weights": "real", "source_quant": recipe.source_quant,
-            **entries,
-            **manifest_entries(tmp),
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(tmp, model_id=recipe.id, variant=variant.name, precision=PRECISION,
+                       logits=logits, builder_options={"accuracy_level": str(level)},
+                       source_sha256=recipe.source.sha256,
+                       builder="edgebench gguf variant "
+                               f"(onnx {importlib_metadata.version('onnx')})",
+                       source_quant=recipe.source_quant, **entries)
     return final

@@ -32,7 +32,6 @@ class HfModel(ModelRecord):
 
     logits: str = "last"  # the torch backend computes the last position's logits only
     runtime: str = "hf"
-    tokenizer_dir: Path | None = None
 
 
 def hf_dir(recipe_id: str) -> Path:

@@ -181,5 +181,5 @@ def tokenizer_folder(model: ModelRecord) -> Path | None:
     """Where a model's tokenizer.json and chat template are: the ONNX or Hugging Face folder
     itself, or the `tokenizer_dir` a GGUF record names (None when it has none)."""
     if model.runtime == "gguf":
-        return model.tokenizer_dir  # type: ignore[attr-defined]  # a GgufModel
+        return model.tokenizer_dir
     return model.path
