@@ -17,7 +17,8 @@ def test_importing_the_registries_loads_no_runtime():
     code = ("import sys, bench.run.backends, bench.energy.meters, bench.cli;"
             "bench.cli.build_parser().format_help();"
             "heavy = {'onnxruntime', 'onnxruntime_genai', 'torch', 'pandas', 'fastapi', 'numpy',"
-            " 'pynvml', 'bench.run.backends.ort', 'bench.energy.meters.nvml'} & set(sys.modules);"
+            " 'duckdb', 'plotly', 'sqlalchemy', 'pynvml', 'bench.run.backends.ort',"
+            " 'bench.energy.meters.nvml'} & set(sys.modules);"
             "print(sorted(heavy)); sys.exit(1 if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

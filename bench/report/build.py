@@ -24,9 +24,7 @@ from bench.quality.summary import summarize
 from bench.report.columnar import table_from_files
 from bench.report.data import build_report_data
 from bench.report.html import render_data_html
-from bench.results.inputs import dedupe_quality, is_quality_file
-from bench.results.load import find_csv_files
-from bench.results.quality import iter_quality_rows
+from bench.results.inputs import split_inputs
 from bench.report.markdown import markdown_text
 
 
@@ -62,12 +60,9 @@ def build_report(inputs: Sequence[Path], out_dir: Path, options: PricingOptions 
                  *, profiles_root: Path | None = None) -> ReportSummary:
     """Reads every CSV under `inputs` (results and quality files, told apart by their header),
     writes out_dir/index.html and out_dir/summary.md."""
-    files = find_csv_files(inputs)
-    quality_files = [f for f in files if is_quality_file(f)]
-    is_quality = set(quality_files)
-    table = table_from_files([f for f in files if f not in is_quality])
-    quality_rows, quality_dropped = dedupe_quality(
-        row for f in quality_files for row in iter_quality_rows(f))
+    split = split_inputs(inputs)
+    table = table_from_files(split.result_files)
+    quality_rows = split.quality
     if not table.n_rows and not quality_rows:
         raise EdgebenchError(f"{', '.join(map(str, inputs))}: the results files hold no rows; "
                              "run `edgebench run` (or `edgebench quality`) first")
@@ -81,6 +76,6 @@ def build_report(inputs: Sequence[Path], out_dir: Path, options: PricingOptions 
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
     _write_atomic(html_path, render_data_html(data))
     _write_atomic(md_path, markdown_text(data))
-    return ReportSummary(html_path, md_path, len(files), table.n_rows,
-                         table.duplicates_dropped + quality_dropped, data.n_devices,
+    return ReportSummary(html_path, md_path, split.files, table.n_rows,
+                         table.duplicates_dropped + split.quality_dropped, data.n_devices,
                          data.n_configurations, len(quality_rows), len(quality))

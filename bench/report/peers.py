@@ -1,6 +1,7 @@
 """Runtimes side by side: per device and model, one line per runtime and variant, the best of
-each column starred, so the fastest and the most energy-efficient runtime is obvious (the same
-comparison `edgebench run` ends with, from report inputs)."""
+each column starred, so the fastest and the most energy-efficient runtime is obvious. Compared
+on the largest ppN and tgN tests only, so every runtime is judged on the same test; the line
+`edgebench run` ends with takes the best over all tests and names the test it came from."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def _pick(tests: Sequence[TestStats], prefix: str, field: str) -> TestStats | No
     """The ppN (or tgN) test with a value, the largest N first (pp512 over pp64)."""
     found = [t for t in tests if t.test.startswith(prefix) and "+" not in t.test
              and getattr(t, field) is not None]
-    return max(found, key=lambda t: int(t.test[2:] or 0) if t.test[2:].isdigit() else 0,
+    return max(found, key=lambda t: int(t.test[2:]) if t.test[2:].isdigit() else 0,
                default=None)
 
 

@@ -55,6 +55,27 @@ def dedupe_quality(rows: Iterable[QualityRow]) -> tuple[list[QualityRow], int]:
 
 
 @dataclass(frozen=True)
+class SplitInputs:
+    """The CSVs under the inputs, results files still unread (each caller has its own reader:
+    compare row by row, the report column-wise into DuckDB) and quality rows read and
+    deduplicated."""
+
+    files: int
+    result_files: list[Path]
+    quality: list[QualityRow]
+    quality_dropped: int
+
+
+def split_inputs(paths: Sequence[Path]) -> SplitInputs:
+    """Every CSV under `paths` (files or directories of *.csv), told apart by its header."""
+    files = find_csv_files(paths)
+    quality_files = [f for f in files if is_quality_file(f)]
+    is_quality = set(quality_files)
+    quality, dropped = dedupe_quality(row for f in quality_files for row in iter_quality_rows(f))
+    return SplitInputs(len(files), [f for f in files if f not in is_quality], quality, dropped)
+
+
+@dataclass(frozen=True)
 class Inputs:
     files: int
     results: list[ResultRow]
@@ -64,10 +85,6 @@ class Inputs:
 
 def load_inputs(paths: Sequence[Path]) -> Inputs:
     """Every results and quality row under `paths` (files or directories of *.csv)."""
-    files = find_csv_files(paths)
-    quality_files = [f for f in files if is_quality_file(f)]
-    result_files = [f for f in files if f not in quality_files]
-    results, dropped = dedupe(row for f in result_files for row in iter_rows(f))
-    quality, quality_dropped = dedupe_quality(
-        row for f in quality_files for row in iter_quality_rows(f))
-    return Inputs(len(files), results, quality, dropped + quality_dropped)
+    split = split_inputs(paths)
+    results, dropped = dedupe(row for f in split.result_files for row in iter_rows(f))
+    return Inputs(split.files, results, split.quality, dropped + split.quality_dropped)
