@@ -163,3 +163,34 @@ def test_a_file_name_duckdb_would_glob_is_read_as_named(tmp_path):
     _write(tmp_path / "runX.csv", [make_row(rep=2), make_row(rep=3)])
     table = table_from_files([starred])
     assert table.n_rows == 1
+
+
+@pytest.mark.parametrize("mix", ["usual", "core counts differ", "some prompts 1 token"])
+def test_both_median_paths_agree(mix):
+    """medians_by_test takes the medians from the per-configuration groups, and queries them
+    apart when groups collide on its key or mix 1-token prompts: both give Python's medians
+    (prefill over prompts longer than 1 token), and the same table where both apply."""
+    from bench.report import aggregate
+
+    rows = []
+    for rep in range(1, 6):
+        extra = {"usual": {"n_prompt": 512},
+                 "core counts differ": {"n_prompt": 512, "cpu_cores_logical": 2 + rep % 2},
+                 "some prompts 1 token": {"n_prompt": 1 if rep == 5 else 512}}[mix]
+        rows += [make_row(config_id=f"c{t}", test=f"pp{t}", rep=rep, threads=t,
+                          prefill_tok_s=100.0 * t + rep ** 2, decode_tok_s=50.0 + rep, **extra)
+                 for t in (1, 2)]
+    table = table_from_rows(rows)
+    labels = aggregate.table_device_labels(table)
+    name, _ = aggregate.config_namer(table)
+    groups = aggregate.test_groups(table)
+    keys = [g.key for g in groups]
+    assert (len(set(keys)) < len(keys) or any(0 < g.tiny < g.reps for g in groups)) == (
+        mix != "usual")  # the path each mix takes
+    stats = aggregate.medians_by_test(table, groups, labels, name)
+    expected = {(t, f"pp{t}"): (
+        statistics.median(r.prefill_tok_s for r in rows if r.threads == t and r.n_prompt > 1),
+        statistics.median(r.decode_tok_s for r in rows if r.threads == t)) for t in (1, 2)}
+    assert {(s.threads, s.test): (s.prefill_tok_s, s.decode_tok_s) for s in stats} == expected
+    if mix == "usual":
+        assert stats == aggregate._medians_query(table, labels, name)
