@@ -213,3 +213,19 @@ def test_register_adds_the_report_command(tmp_path, capsys):
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "index.html" in out and "rows" in out and "4 devices" in out
+
+
+def test_daily_cost_lines_are_what_plotly_writes():
+    """chart_daily_cost writes the local lines as plain JSON (no plotly object per line):
+    each must be what plotly itself writes for that scatter trace, valid and key for key."""
+    import plotly.graph_objects as go
+
+    from bench.report.html import chart_daily_cost
+
+    figure = chart_daily_cost(build_report_data(sample_rows()))
+    assert isinstance(figure, dict)
+    local = [t for t in figure["data"] if not t["name"].startswith("cloud: ")]
+    assert local
+    for trace in local:
+        written = go.Scatter(**{k: v for k, v in trace.items() if k != "type"}).to_plotly_json()
+        assert written == trace
