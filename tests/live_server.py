@@ -51,8 +51,7 @@ def served_process(db_url: str, *args: str) -> Iterator[tuple[str, subprocess.Po
     test may kill it first)."""
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+    with _bound_socket() as sock:  # a free port, let go for the server to take
         port = sock.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "serve", "--db", db_url,
                              "--port", str(port), *args],
@@ -114,8 +113,6 @@ def flaky_server(fail_times: int, fail_status: int = 503,
 
 def post_concurrently(post, bodies) -> list[int]:
     """Each body POSTed from its own thread, all at once: the status codes, in finishing order."""
-    import threading
-
     statuses: list[int] = []
     threads = [threading.Thread(target=lambda b=b: statuses.append(post(b).status_code))
                for b in bodies]

@@ -403,18 +403,55 @@ def test_every_endpoint_limits_the_body(service):
         assert response.status_code == 413, (method, path)
 
 
+def _slow_upload(url: str, token: str) -> socket.socket:
+    """An upload whose body never finishes arriving: it holds an upload slot until closed."""
+    sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=20)
+    sock.sendall((f"POST /api/results HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                  f"Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n"
+                  "schema_version,").encode())
+    return sock
+
+
+def _wait_for_uploads_in_flight(app, n: int) -> None:
+    """Until the app's request limits (bench/serve/limits.py) count n uploads in flight."""
+    from bench.serve.limits import RequestLimits
+
+    layer = app.middleware_stack  # built when uvicorn started the app
+    while not isinstance(layer, RequestLimits):
+        layer = layer.app
+    deadline = time.monotonic() + 30
+    while layer.uploads_in_flight != n:
+        assert time.monotonic() < deadline, f"{layer.uploads_in_flight} uploads in flight"
+        time.sleep(0.01)
+
+
 def test_too_many_uploads_at_once_get_429(service_db_url):
     token = server.create_token(service_db_url, "t")
     app = server.create_app(service_db_url, max_concurrent_uploads=1, body_timeout_s=30)
-    with uvicorn_server(app) as url:
-        port = int(url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-            sock.sendall((f"POST /api/results HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
-                          f"Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n"
-                          "schema_version,").encode())  # holds the only upload slot
-            time.sleep(0.5)
-            response = _post(url, token, format_rows_csv(_rows(1)))
+    with uvicorn_server(app) as url, _slow_upload(url, token):  # holds the only upload slot
+        _wait_for_uploads_in_flight(app, 1)
+        response = _post(url, token, format_rows_csv(_rows(1)))
         assert response.status_code == 429 and response.headers["retry-after"]
+
+
+def test_an_upload_without_a_valid_token_is_refused_before_its_body(service_db_url):
+    """No token, or one the server does not know, is answered before an upload slot is taken
+    and before the body is read: such clients cannot crowd out uploads that carry a token."""
+    token = server.create_token(service_db_url, "t")
+    app = server.create_app(service_db_url, max_concurrent_uploads=1, body_timeout_s=30)
+    body = format_rows_csv(_rows(1))
+    with uvicorn_server(app) as url:
+        with _slow_upload(url, token):  # holds the only upload slot
+            _wait_for_uploads_in_flight(app, 1)
+            missing = _post(url, None, body)
+            assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+            assert _post(url, "eb_wrong", body).status_code == 403
+            assert _post(url, "eb_wrong", body, endpoint="/api/quality").status_code == 403
+            with _slow_upload(url, "eb_wrong") as unknown:  # its body never comes: no 408 wait
+                answer = unknown.recv(4096).decode(errors="replace")
+            assert answer.startswith("HTTP/1.1 403"), answer[:200]
+            _wait_for_uploads_in_flight(app, 1)
+        assert _counts(url) == (0, 0)
 
 
 def test_html_pages_carry_security_headers(service):
@@ -519,12 +556,17 @@ def _tree_rss_bytes(pid: int) -> int:
 def test_memory_returns_after_a_big_upload(tmp_path):
     """`edgebench serve` as its own process: after a ~9 MB upload the RSS of the server and
     its upload workers together is back within 1.5x of their size when idle (warmed up by a
-    small upload) once uploads have stopped for a moment (docs/serve.md: half a second)."""
+    small upload) once uploads have stopped for a moment (docs/serve.md: half a second). Two
+    workers, whatever the core count."""
+    from bench.serve.limits import _malloc_trim
+
     if not os.path.exists(f"/proc/{os.getpid()}/status"):
         pytest.skip("reads the server's RSS from /proc/PID/status (Linux)")
+    if _malloc_trim() is None:
+        pytest.skip("needs glibc's malloc_trim to hand freed heap back (this libc has none)")
     db = f"sqlite:///{tmp_path / 'mem.sqlite'}"
     token = server.create_token(db, "t")
-    with served_process(db) as (url, proc):
+    with served_process(db, "--workers", "2") as (url, proc):
         assert _post(url, token, format_rows_csv(_rows(50, run_id="a" * 32))).status_code == 201
         assert _tree_rss_bytes(proc.pid) > _rss_bytes(proc.pid), "no upload workers to count"
         idle = _tree_rss_bytes(proc.pid)

@@ -129,7 +129,7 @@ def test_workers_end_with_a_killed_server(tmp_path):
     """`edgebench serve` killed with -9 leaves no upload worker behind."""
     import psutil
 
-    with served_process(f"sqlite:///{tmp_path / 'kill.sqlite'}") as (_, proc):
+    with served_process(f"sqlite:///{tmp_path / 'kill.sqlite'}", "--workers", "1") as (_, proc):
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children
         proc.kill()

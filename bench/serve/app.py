@@ -36,6 +36,7 @@ from bench.serve.storage import RowFilter, Store
 
 _CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 PAGE_ROWS = 1000  # a page's default size
+MAX_CONNECTIONS = 256  # open at once; more get 503 from uvicorn
 MAX_PAGE_ROWS = 10_000
 EXPORT_CHUNK_ROWS = 5000  # rows per read transaction of a streamed export
 
@@ -52,15 +53,12 @@ def create_token(db_url: str, name: str) -> str:
 def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int = 100_000,
                report_html: ReportHtml | None = None, public_read: bool = False,
                body_timeout_s: float = 60.0, max_concurrent_uploads: int = 16,
-               max_upload_bytes_in_flight: int = 32_000_000,
-               clock: Callable[[], datetime] | None = None, ingest_workers: int = 0) -> FastAPI:
-    """Everything the app needs is built here, so tests can run several apps side by side;
-    `clock` (UTC) is what "in the future" is measured against. ingest_workers > 0 checks and
-    stores uploads in that many worker processes (bench/serve/ingest.py), started with the
-    app; 0 in threads of this process."""
+               max_upload_bytes_in_flight: int = 32_000_000, ingest_workers: int = 0) -> FastAPI:
+    """Everything the app needs is built here, so tests can run several apps side by side.
+    ingest_workers > 0 checks and stores uploads in that many worker processes
+    (bench/serve/ingest.py), started with the app; 0 in threads of this process."""
     store = Store(db_url)
     report_page = ReportPage(store, report_html)
-    now = clock or (lambda: datetime.now(timezone.utc))
     workers = IngestWorkers(db_url, ingest_workers) if ingest_workers > 0 else None
 
     @asynccontextmanager
@@ -78,7 +76,8 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
     app.add_middleware(RequestLimits, limits=Limits(  # type: ignore[arg-type]
         max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s,
         max_concurrent_uploads=max_concurrent_uploads,
-        max_upload_bytes_in_flight=max(max_upload_bytes_in_flight, max_body_bytes)))
+        max_upload_bytes_in_flight=max(max_upload_bytes_in_flight, max_body_bytes)),
+        authorise_upload=lambda header: authorise(store, header, writing=True))
 
     @app.exception_handler(HttpProblem)
     async def _on_problem(_request: Request, exc: HttpProblem) -> JSONResponse:
@@ -97,15 +96,15 @@ def create_app(db_url: str, *, max_body_bytes: int = 10_000_000, max_rows: int =
                 "quality_rows": store.count_quality_rows()}
 
     async def upload(request: Request, kind: str) -> JSONResponse:
-        token_id = await run_in_threadpool(authorise, store, request.headers.get("authorization"),
-                                           writing=True)
+        token_id = request.state.upload_token_id  # checked before the body was read (limits.py)
         data = await _csv_payload(request, await request.body(), max_body_bytes)
+        now = datetime.now(timezone.utc)  # what "in the future" is measured against
         if workers is not None:
-            result = await workers.run(kind, data, max_rows=max_rows, now=now(),
+            result = await workers.run(kind, data, max_rows=max_rows, now=now,
                                        token_id=token_id)
         else:
             result = await run_in_threadpool(ingest, store, kind, data, max_rows=max_rows,
-                                             now=now(), token_id=token_id)
+                                             now=now, token_id=token_id)
         del data
         return _answer(result)
 
@@ -264,9 +263,8 @@ def default_ingest_workers() -> int:
 
 
 def serve_main(db_url: str, host: str = "127.0.0.1", port: int = 8000, *,
-               public_read: bool = False, max_connections: int = 256,
-               ingest_workers: int | None = None) -> None:
-    """uvicorn with idle keep-alive connections closed after 5 s and at most max_connections
+               public_read: bool = False, ingest_workers: int | None = None) -> None:
+    """uvicorn with idle keep-alive connections closed after 5 s and at most MAX_CONNECTIONS
     at once (more get 503, which the upload client retries); uploads are checked and stored
     in ingest_workers processes (default: one per core)."""
     import uvicorn
@@ -274,4 +272,4 @@ def serve_main(db_url: str, host: str = "127.0.0.1", port: int = 8000, *,
     workers = default_ingest_workers() if ingest_workers is None else ingest_workers
     uvicorn.run(create_app(db_url, public_read=public_read, ingest_workers=workers), host=host,
                 port=port, proxy_headers=False, timeout_keep_alive=5,
-                limit_concurrency=max_connections)
+                limit_concurrency=MAX_CONNECTIONS)

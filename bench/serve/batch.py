@@ -29,11 +29,11 @@ class CsvCopy:
     """The rows as CSV that PostgreSQL's COPY reads cell for cell as csv.reader did: the
     upload's own lines when its quoting is csv.writer's (bench/serve/fastcsv.py), else lines
     made from its cells, in `columns` order; every number in it is plain ASCII that PostgreSQL
-    reads as the value the check read (or refuses: then the typed rows go in)."""
+    reads as the value the check read (or refuses: then the typed rows go in). No cell holds a
+    line break, so its lines are its records (the fast check makes none otherwise)."""
 
     text: bytes  # UTF-8
     columns: tuple[str, ...]
-    one_line_each: bool  # no cell holds a line break: the text's lines are its records
     not_null: tuple[str, ...] = NOT_NULL_TEXT  # an empty cell is "" (FORCE_NOT_NULL)
     null: tuple[str, ...] = OPTIONAL  # an empty cell, quoted or not, is NULL (FORCE_NULL)
 

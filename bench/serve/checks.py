@@ -192,7 +192,7 @@ def _blank(first: int, last: int) -> RowError:
 class _Plan:
     """How a record's texts become a row's values, worked out once per upload: text columns
     pass through (an optional one empty becomes None), the others convert column group by
-    column group (a comprehension per type is several times faster than a call per cell)."""
+    column group (a comprehension per type instead of a function call per cell)."""
 
     names: tuple[str, ...]
     optional_text: tuple[tuple[int, str], ...]

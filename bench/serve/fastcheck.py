@@ -63,16 +63,16 @@ def check_results(data: bytes, *, max_rows: int, now: datetime,
     if data.translate(None, _NOT_CONTROL):
         return None  # a control character: the row-by-row check words it
     # "\." alone on a line ends COPY's data; such uploads go in as typed values instead
-    copy_csv = copy_csv and (b"\\" not in data or b"\\." not in data)
+    copy_csv = copy_csv and b"\\." not in data
     try:
         split = split_columns(data.decode("utf-8"), max_rows)
         if split is not None:
             header, columns, breaks = split
             batch = _check(header, _sliced(columns), max_rows, now, False)
-            if batch is not None and copy_csv:  # its own lines are what COPY reads
+            if batch is not None and copy_csv and not breaks:  # its lines are what COPY reads
                 lines = data[data.index(b"\n") + 1:]
                 batch.copy = CsvCopy(lines if lines.endswith(b"\n") else lines + b"\n",
-                                     tuple(header), not breaks)
+                                     tuple(header))
             return batch
         # quotes where csv.writer puts none: csv.reader reads it
         reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""))
@@ -110,7 +110,6 @@ def _check(header: list[str], chunks: Iterator[list[Sequence[str]] | None], max_
     columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     seen: set[tuple] = set()
     copy_parts: list[str] = []
-    breaks = False
     n = 0
     for cells in chunks:
         if cells is None:
@@ -130,31 +129,32 @@ def _check(header: list[str], chunks: Iterator[list[Sequence[str]] | None], max_
         for name in COLUMNS:
             columns[name].extend(typed[name])
         if copy_csv:
-            text, chunk_breaks = _copy_text(cells)
-            copy_parts.append(text)
-            breaks = breaks or chunk_breaks
+            text = _copy_text(cells)
+            if text is None:
+                copy_csv, copy_parts = False, []
+            else:
+                copy_parts.append(text)
     if n == 0:
         return None
-    copy = (CsvCopy("".join(copy_parts).encode(), tuple(header), not breaks) if copy_csv
-            else None)
+    copy = CsvCopy("".join(copy_parts).encode(), tuple(header)) if copy_csv else None
     return ResultBatch(columns, copy)
 
 
-def _copy_text(cells: list[Sequence[str]]) -> tuple[str, bool]:
-    """The records as CSV lines for COPY, cells in header order, and whether a cell holds a
-    line break. csv.writer scans every character of every cell; here a column is scanned once
-    and only a column holding a comma, quote or newline is quoted (each non-empty cell: an
-    empty one stays unquoted, which COPY reads as NULL, or as "" under FORCE_NOT_NULL)."""
+def _copy_text(cells: list[Sequence[str]]) -> str | None:
+    """The records as CSV lines for COPY, cells in header order; None when a cell holds a line
+    break (the text's lines would not be its records: the typed rows go in instead).
+    csv.writer scans every character of every cell; here a column is scanned once and only a
+    column holding a comma or quote is quoted (each non-empty cell: an empty one stays
+    unquoted, which COPY reads as NULL, or as "" under FORCE_NOT_NULL)."""
     columns: list[Any] = []
-    breaks = False
     for col in cells:
         joined = "".join(col)
         if "\n" in joined:
-            breaks = True
-        if "," in joined or '"' in joined or "\n" in joined:
+            return None
+        if "," in joined or '"' in joined:
             col = ['"' + t.replace('"', '""') + '"' if t else "" for t in col]
         columns.append(col)
-    return "\n".join(map(",".join, zip(*columns))) + "\n", breaks
+    return "\n".join(map(",".join, zip(*columns))) + "\n"
 
 
 class _Typed(dict):

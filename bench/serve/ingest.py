@@ -27,7 +27,7 @@ from bench.results.validate import RowError
 from bench.serve import storage_engine
 from bench.serve.batch import ResultBatch
 from bench.serve.checks import check_quality_upload, check_results_upload
-from bench.serve.limits import IDLE_RELEASE_S, LARGE_BODY_BYTES, release_memory
+from bench.serve.limits import IDLE_RELEASE_S, release_memory
 from bench.serve.storage import RunNotYours, Store, StoreBusy
 
 
@@ -122,13 +122,8 @@ def _ingest_in_worker(kind: str, data: bytes, max_rows: int, now: datetime,
                       token_id: int | None) -> Ingested:
     assert _STORE is not None, "the worker was not started by IngestWorkers"
     _IDLE["busy"] = True
-    try:
-        large = len(data) >= LARGE_BODY_BYTES
-        result = ingest(_STORE, kind, data, max_rows=max_rows, now=now, token_id=token_id)
-        del data
-        if large:
-            release_memory()
-        return result
+    try:  # memory goes back in _release_when_idle, not here: the answer need not wait for it
+        return ingest(_STORE, kind, data, max_rows=max_rows, now=now, token_id=token_id)
     finally:
         _IDLE.update(busy=False, dirty=True, since=time.monotonic())
 

@@ -1,5 +1,8 @@
 """Request limits on every endpoint, as ASGI middleware in front of the app.
 
+- token: an upload's token is checked first (one indexed lookup), so a client without a valid
+  one gets its 401/403 before it may take an upload slot or send a byte of its body; the
+  token's id reaches the app as request.state.upload_token_id;
 - size: an upload body may hold max_body_bytes, any other request's body max_other_body_bytes;
   counted while it streams in, whatever Content-Length claims (413);
 - time: the whole body must arrive within body_timeout_s (408), so a client trickling bytes
@@ -9,10 +12,11 @@
   read, checked and stored at once; more get 429 with Retry-After (the upload client waits and
   retries). A checked row takes several times its CSV size, so this bounds the server's memory;
   one upload is always let in;
-- memory: before the response to a large request (LARGE_BODY_BYTES) ends, and once uploads
-  have stopped for IDLE_RELEASE_S, the collector runs and glibc's malloc_trim hands freed heap
-  back to the system, so the server shrinks back towards its idle size after a burst of
-  uploads too (never during one: a collection over a busy heap costs tens of milliseconds).
+- memory: before the response to a large upload (LARGE_BODY_BYTES) ends, when no other upload
+  is in flight, and once uploads have stopped for IDLE_RELEASE_S, the collector runs and
+  glibc's malloc_trim hands freed heap back to the system, so the server shrinks back towards
+  its idle size after a burst of uploads too (never during one: a collection walks every
+  object of the heap while the uploads in flight wait).
 
 The body is read here, before the app runs, and replayed to it.
 """
@@ -60,9 +64,13 @@ class _TooBig(Exception):
 class RequestLimits:
     """ASGI middleware enforcing `Limits` (see the module docstring)."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], limits: Limits) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], limits: Limits,
+                 authorise_upload: Callable[[str | None], int | None]) -> None:
+        """authorise_upload: an upload's Authorization header -> its token id, or raises
+        HttpProblem (bench/serve/security.py `authorise`); it runs in a thread."""
         self.app = app
         self.limits = limits
+        self.authorise_upload = authorise_upload
         self.uploads_in_flight = 0
         self.upload_bytes_in_flight = 0
         self.uploads_seen = 0  # uploads begun; an idle release checks none began meanwhile
@@ -74,6 +82,19 @@ class RequestLimits:
             return
         lim = self.limits
         upload = scope["method"] == "POST" and scope["path"] in lim.upload_paths
+        if upload:
+            from starlette.concurrency import run_in_threadpool
+
+            from bench.serve.security import BASE_HEADERS, HttpProblem
+
+            try:
+                token_id = await run_in_threadpool(self.authorise_upload,
+                                                   _header(scope, b"authorization"))
+            except HttpProblem as refused:
+                await _answer(send, refused.status, refused.errors[0].message,
+                              {**BASE_HEADERS, **refused.headers, "Connection": "close"})
+                return
+            scope.setdefault("state", {})["upload_token_id"] = token_id
         limit = lim.max_body_bytes if upload else lim.max_other_body_bytes
         declared = _header(scope, b"content-length")
         size = int(declared) if declared is not None and declared.isdigit() else None
@@ -106,7 +127,7 @@ class RequestLimits:
             if disconnected:
                 return
             if len(body) >= LARGE_BODY_BYTES:
-                send = _releasing(send)
+                send = _releasing(send, lambda: self.uploads_in_flight <= 1)
             await self.app(scope, _replay(body, receive), send)
         finally:
             self.uploads_in_flight -= upload
@@ -160,11 +181,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _releasing(send: Send) -> Send:
-    """`send` that gives memory back just before the response ends: the handler has returned
-    by then, so what it built is garbage, and the client sees the smaller server."""
+def _releasing(send: Send, alone: Callable[[], bool]) -> Send:
+    """`send` that gives memory back just before the response ends, if `alone()` (no other
+    upload is in flight): the handler has returned by then, so what it built is garbage, and
+    the client sees the smaller server."""
     async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
+        if (message["type"] == "http.response.body" and not message.get("more_body", False)
+                and alone()):
             await asyncio.get_running_loop().run_in_executor(None, release_memory)
         await send(message)
     return wrapped
@@ -179,9 +202,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 async def _answer(send: Send, status: int, message: str, headers: dict[str, str]) -> None:
     body = json.dumps({"errors": [{"line": None, "column": None, "message": message}]}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-           (b"x-content-type-options", b"nosniff")]
-    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in
+            {"X-Content-Type-Options": "nosniff", **headers}.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 

@@ -1,8 +1,8 @@
 """The service's report page (GET /): the built-in report over every stored row, read column-wise
 from the store into DuckDB (bench/report/columnar.py) rather than a ResultRow per row, and
-rendered again only when rows were stored since (a page over a million rows takes about 15 s
-on 2 cores; an unchanged one is served from memory). Without the report extra: a plain table
-of medians."""
+rendered again only when rows were stored since (a page over a million rows took 19.5 s on
+SQLite and 19.2 s on PostgreSQL on the 2-vCPU development VM, docs/serve.md; an unchanged one
+is served from memory). Without the report extra: a plain table of medians."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class ReportPage:
         page = self._report()
         if page is None:
             page = fallback_html(self.store.iter_columns(FALLBACK_COLUMNS),
-                                 self.store.count_rows(), self.store.count_quality_rows())
+                                 self.store.count_quality_rows())
         return page
 
     def _report(self) -> str | None:
@@ -68,11 +68,13 @@ class ReportPage:
             return None
 
 
-def fallback_html(chunks: Iterable[Sequence[tuple]], n_rows: int, quality_rows: int = 0) -> str:
-    """A plain table of medians per configuration from FALLBACK_COLUMNS tuples; every cell
-    escaped (uploads are untrusted)."""
+def fallback_html(chunks: Iterable[Sequence[tuple]], quality_rows: int = 0) -> str:
+    """A plain table of medians per configuration from FALLBACK_COLUMNS tuples (every result
+    row, so they are also its row count); every cell escaped (uploads are untrusted)."""
     groups: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
+    n_rows = 0
     for chunk in chunks:
+        n_rows += len(chunk)
         for *key, prefill, decode in chunk:
             groups[tuple(str(k) for k in key)].append((prefill, decode))
 

@@ -4,12 +4,12 @@ selected by a database URL.
 
 Writes are all-or-nothing and idempotent: rows whose key is not stored yet go in (SQLite: under
 the write lock taken at BEGIN; PostgreSQL: one COPY, or INSERT ... ON CONFLICT DO NOTHING when
-some key is stored already, see storage_ingest.py), and a row the database already had is compared with the upload's: equal, it
-counts as a duplicate; different, it is a conflict and the whole upload is rolled back. So two
-concurrent uploads of overlapping rows store one copy between them and neither fails. Every
-write transaction is retried on a lock timeout or deadlock (storage_engine.py), then raises
-StoreBusy. Reads never block writers (SQLite WAL, PostgreSQL MVCC) and come in pages by keyset
-on id, each page its own short transaction.
+some key is stored already, see storage_ingest.py), and a row the database already had is
+compared with the upload's: equal, it counts as a duplicate; different, it is a conflict and
+the whole upload is rolled back. So two concurrent uploads of overlapping rows store one copy
+between them and neither fails. Every write transaction is retried on a lock timeout or
+deadlock (storage_engine.py), then raises StoreBusy. Reads never block writers (SQLite WAL,
+PostgreSQL MVCC) and come in pages by keyset on id, each page its own short transaction.
 
 Tables: storage_tables.py; engines and retries: storage_engine.py; bulk insert:
 storage_ingest.py; migrations: storage_migrate.py and migrations/.
@@ -27,24 +27,22 @@ from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 import sqlalchemy as sa
 
 from bench.results.inputs import QUALITY_KEY
-from bench.results.quality import QUALITY_COLUMNS, QUALITY_TYPES, QualityRow
-from bench.results.schema import COLUMNS, TYPES, ResultRow
+from bench.results.quality import QUALITY_COLUMNS, QualityRow
+from bench.results.schema import COLUMNS, ResultRow
 from bench.serve import storage_migrate
 from bench.serve.storage_engine import StoreBusy, make_engine, run_write
 from bench.serve.batch import KEY_COLUMNS, CsvCopy, ResultBatch
-from bench.serve.storage_ingest import CopyRefused, compare_stored, insert_new, prepare
-from bench.serve.storage_tables import (Tables, make_tables, quality_row_key, to_quality_row,
-                                        to_row)
+from bench.serve.storage_ingest import (CopyRefused, compare_stored, in_chunks, insert_new,
+                                        prepare)
+from bench.serve.storage_tables import (QUALITY_FLOATS, RESULT_FLOATS, Tables, make_tables,
+                                        quality_row_key, to_quality_row, to_row)
 
 __all__ = ["Page", "RowFilter", "RunNotYours", "Store", "StoreBusy", "StoreOutcome", "Tables",
            "TokenInfo", "make_engine", "make_tables", "quality_row_key", "token_hash"]
 
 RowT = TypeVar("RowT")
-_RESULT_VALUES = attrgetter(*COLUMNS)  # not dataclasses.asdict: it deep-copies, 10x slower
+_RESULT_VALUES = attrgetter(*COLUMNS)  # not dataclasses.asdict: it deep-copies every value
 _QUALITY_VALUES = attrgetter(*QUALITY_COLUMNS)
-_RESULT_FLOATS = frozenset(i for i, c in enumerate(COLUMNS) if TYPES[c].startswith("float"))
-_QUALITY_FLOATS = frozenset(i for i, c in enumerate(QUALITY_COLUMNS)
-                            if QUALITY_TYPES[c].startswith("float"))
 
 
 def _utc_now() -> str:
@@ -60,7 +58,8 @@ class RunNotYours(Exception):
     """The upload adds rows to runs another token created; nothing was stored."""
 
     def __init__(self, run_ids: tuple[str, ...]) -> None:
-        shown = ", ".join(run_ids[:5]) + (f" and {len(run_ids) - 5} more" if len(run_ids) > 5 else "")
+        shown = ", ".join(run_ids[:5]) + (f" and {len(run_ids) - 5} more" if len(run_ids) > 5
+                                          else "")
         super().__init__(f"run {shown} was uploaded with another token; only that token may "
                          "add rows to it")
         self.run_ids = run_ids
@@ -146,11 +145,6 @@ def _where(table: sa.Table, filters: RowFilter | None) -> list[Any]:
     return clauses
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 class Store:
     """The database behind one app instance; opening it migrates it to the newest schema."""
 
@@ -177,7 +171,8 @@ class Store:
     # ---------------------------------------------------------------- tokens
     def create_token(self, name: str) -> str:
         """A new token, returned once; only its sha256 is stored. Ids are never reused."""
-        # prefixed: a token_urlsafe may start with "-", which `--token TOKEN` would take for an option
+        # prefixed: a token_urlsafe may start with "-", which `--token TOKEN` would take for
+        # an option
         token = "eb_" + secrets.token_urlsafe(32)
         values = dict(name=name, token_sha256=token_hash(token), created_utc=_utc_now())
         self._write(lambda conn: conn.execute(self.tables.tokens.insert().values(**values)))
@@ -221,7 +216,7 @@ class Store:
                              sorted({r.run_id for r in rows}),
                              lambda *extra: [(*v, *extra) for v in values], values.__getitem__)
         return self._store(self.tables.results, KEY_COLUMNS, COLUMNS, upload, token_id,
-                           "run_id, config_id and rep", _RESULT_FLOATS)
+                           "run_id, config_id and rep", RESULT_FLOATS)
 
     def store_quality_rows(self, rows: Sequence[QualityRow], token_id: int | None) -> StoreOutcome:
         """As store_rows, keyed on QUALITY_KEY (held in the row_key column)."""
@@ -232,7 +227,7 @@ class Store:
                          values.__getitem__)
         return self._store(self.tables.quality, ("row_key",), QUALITY_COLUMNS, upload, token_id,
                            ", ".join(QUALITY_KEY[:-1]) + f" and {QUALITY_KEY[-1]}",
-                           _QUALITY_FLOATS)
+                           QUALITY_FLOATS)
 
     def _claim_runs(self, conn: sa.Connection, run_ids: list[str], token_id: int | None,
                     now: str) -> None:
@@ -241,7 +236,7 @@ class Store:
         conn.execute(_insert(conn, runs).on_conflict_do_nothing(index_elements=["run_id"]),
                      [{"run_id": r, "token_id": token_id, "created_utc": now} for r in run_ids])
         foreign = []
-        for chunk in _chunks(run_ids, 500):
+        for chunk in in_chunks(run_ids, 500):
             foreign += [r.run_id for r in conn.execute(
                 sa.select(runs.c.run_id, runs.c.token_id).where(runs.c.run_id.in_(chunk)))
                 if r.token_id != token_id]
@@ -250,7 +245,7 @@ class Store:
 
     def _store(self, table: sa.Table, key_columns: tuple[str, ...], columns: Sequence[str],
                upload: _Upload, token_id: int | None, key_names: str,
-               floats: frozenset[int]) -> StoreOutcome:
+               floats: Sequence[str]) -> StoreOutcome:
         if not upload.keys:
             return StoreOutcome(0, 0, ())
         # rows go in upload order (ids keep it for exports). Two uploads of overlapping rows
@@ -292,8 +287,13 @@ class Store:
         raise AssertionError("the typed values are never refused as CSV")
 
     # ---------------------------------------------------------------- reads
-    def _page(self, table: sa.Table, columns: Sequence[str], to_record: Callable[[Any], Any],
-              filters: RowFilter | None, after_id: int | None, limit: int) -> Page:
+    def _page(self, table: sa.Table, columns: Sequence[str],
+              to_record: Callable[[Any], Any] | None, filters: RowFilter | None,
+              after_id: int | None, limit: int) -> Page:
+        """Up to `limit` rows with id > after_id, by id (keyset). to_record None: each row as
+        the driver's own tuple of `columns`, which no Row object is made for: 6.7 s for a
+        million rows on SQLite, 9.6 s as Row objects (SQLite's booleans stay 0/1 there;
+        DuckDB casts them)."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         stmt = (sa.select(table.c.id, *[table.c[c] for c in columns])
@@ -301,10 +301,12 @@ class Store:
         if after_id is not None:
             stmt = stmt.where(table.c.id > after_id)
         with self.engine.connect() as conn:
-            recs = conn.execute(stmt).all()
+            result = conn.execute(stmt)
+            recs = result.all() if to_record is not None else result.cursor.fetchall()
         more = len(recs) > limit
         recs = recs[:limit]
-        return Page([to_record(rec[1:]) for rec in recs], recs[-1][0] if more else None)
+        return Page([rec[1:] for rec in recs] if to_record is None else
+                    [to_record(rec[1:]) for rec in recs], recs[-1][0] if more else None)
 
     def page_rows(self, filters: RowFilter | None = None, after_id: int | None = None,
                   limit: int = 1000) -> Page[ResultRow]:
@@ -342,29 +344,17 @@ class Store:
         """Only `columns` of every result row, as value tuples in upload order, a chunk per short
         read: the report page reads a million rows without a ResultRow per row."""
         table = self.tables.results
-        after: int | None = None
-        while True:
-            stmt = (sa.select(table.c.id, *[table.c[c] for c in columns])
-                    .order_by(table.c.id).limit(chunk))
-            if after is not None:
-                stmt = stmt.where(table.c.id > after)
-            with self.engine.connect() as conn:
-                # the driver's own tuples: a third faster than Row objects at a million rows
-                # (SQLite's booleans stay 0/1 here; DuckDB casts them)
-                recs = conn.execute(stmt).cursor.fetchall()
-            if recs:
-                after = recs[-1][0]
-                yield [rec[1:] for rec in recs]
-            if len(recs) < chunk:
-                return
+        return self._iter(lambda filters, after, limit: self._page(
+            table, columns, None, filters, after, limit), None, chunk)
 
     def generation(self) -> tuple[int, ...]:
-        """Changes whenever a result or quality row is stored (ids only grow): what a cached
-        report page is keyed on."""
+        """Changes whenever a result or quality row is stored: what a cached report page is
+        keyed on. The two tables' largest ids, one index lookup each: rows are never deleted
+        and ids only grow, so a stored row raises one."""
+        newest = [sa.select(sa.func.max(t.c.id)).scalar_subquery()
+                  for t in (self.tables.results, self.tables.quality)]
         with self.engine.connect() as conn:
-            counts = [conn.execute(sa.select(sa.func.count(), sa.func.max(t.c.id))).one()
-                      for t in (self.tables.results, self.tables.quality)]
-        return tuple(v or 0 for pair in counts for v in pair)
+            return tuple(v or 0 for v in conn.execute(sa.select(*newest)).one())
 
     def query_rows(self, device: str | None = None, model: str | None = None) -> list[ResultRow]:
         """device matches host_fingerprint or cpu_model; model matches model_id."""

@@ -28,7 +28,8 @@ SQLITE_BUSY_TIMEOUT_S = 2.0  # one attempt's wait for the write lock
 RETRY_FOR_S = 10.0  # all attempts of one write transaction together
 RETRY_AFTER_S = 1.0  # what StoreBusy suggests to the client
 _WRITE = "edgebench_write"  # the execution option that makes a SQLite BEGIN IMMEDIATE
-_PG_RETRY_STATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+# serialization failure, deadlock, lock not available
+_PG_RETRY_STATES = {"40001", "40P01", "55P03"}
 _INTEGRITY_RETRIES = 2  # a unique key taken by a concurrent writer between our check and insert
 URL_HINT = "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DATABASE"
 # Writers of one process queue on a lock per SQLite file and hand over at once; waiting in

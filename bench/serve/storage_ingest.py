@@ -24,11 +24,13 @@ from typing import Any, Callable, Iterable, Sequence
 import sqlalchemy as sa
 
 from bench.serve.batch import CsvCopy
+from bench.serve.storage_tables import as_floats
 
 _BATCH = 300  # keys per IN (...) lookup (3 columns each: under SQLite's 999 parameters)
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+def in_chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """`items` in slices of at most `size` (the store's IN (...) lookups)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -64,8 +66,8 @@ def prepare(dialect: str, table: sa.Table, key_columns: Sequence[str], names: Se
             one_thread: bool = False) -> Insert:
     """one_thread: only this thread works in this process (an upload worker), so SQLite takes
     the rows with executemany, a row per step; else in multi-row INSERTs (see below)."""
-    if dialect != "postgresql" or (copy is not None and not copy.one_line_each):
-        copy = None  # SQLite binds values; lines that are not records cannot go straight in
+    if dialect != "postgresql":
+        copy = None  # SQLite binds values
     plan = Insert(table, key_columns, names, records, copy)
     if dialect != "postgresql":
         rows = plan.records()
@@ -102,8 +104,8 @@ def insert_new(conn: sa.Connection, plan: Insert, keys: Sequence[tuple], *, now:
 # With other threads busy (uploads checked in threads of the app's own process), rows go in
 # as multi-row INSERTs: one statement step for many rows. executemany steps once per row, and
 # each step gives the GIL up and waits to get it back from whichever thread is checking the
-# next upload, which made a 500-row insert (and the write lock) last 4x longer. In an upload
-# worker nothing else runs, and executemany costs less per row.
+# next upload, which made a 500-row insert (and the write lock it holds) last longer. In an
+# upload worker nothing else runs, and executemany costs less per row.
 _SQLITE_PARAMETERS = 32_766  # SQLite's limit on parameters per statement (3.32 and later)
 
 
@@ -223,25 +225,22 @@ def _copy(conn: sa.Connection, sql: str, text: bytes) -> None:
 def compare_stored(conn: sa.Connection, table: sa.Table, key_columns: Sequence[str],
                    columns: Sequence[str], keys: Sequence[tuple],
                    values: Callable[[int], tuple], indexes: Sequence[int], key_names: str,
-                   floats: frozenset[int]) -> tuple[tuple[int, str], ...]:
+                   floats: Sequence[str]) -> tuple[tuple[int, str], ...]:
     """(index, message) for each row among `indexes` whose stored twin (same key) differs;
-    values(i) is row i's values in `columns` order; `floats` are the positions of float
-    columns (drivers may hand back Decimal or int for Double)."""
+    values(i) is row i's values in `columns` order; `floats` are the float columns
+    (storage_tables.as_floats)."""
     if not indexes:
         return ()
     key_cols = [table.c[k] for k in key_columns]
     lookup = sa.tuple_(*key_cols) if len(key_cols) > 1 else key_cols[0]
     n = len(columns)
     stored: dict[tuple, tuple] = {}
-    for chunk in _chunks(sorted({keys[i] for i in indexes}), _BATCH):
+    for chunk in in_chunks(sorted({keys[i] for i in indexes}), _BATCH):
         wanted = list(chunk) if len(key_cols) > 1 else [k[0] for k in chunk]
         for rec in conn.execute(sa.select(*[table.c[c] for c in columns], *key_cols)
                                 .where(lookup.in_(wanted))):
-            old = list(rec[:n])
-            for i in floats:
-                if old[i] is not None and type(old[i]) is not float:
-                    old[i] = float(old[i])
-            stored[tuple(rec[n:])] = tuple(old)
+            stored[tuple(rec[n:])] = tuple(as_floats(dict(zip(columns, rec[:n])),
+                                                     floats).values())
     conflicts = []
     for i in sorted(indexes):
         old, new = stored.get(keys[i]), values(i)

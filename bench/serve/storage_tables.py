@@ -92,12 +92,13 @@ def quality_row_key(row: QualityRow) -> str:
     return json.dumps(list(quality_key(row)))
 
 
-_RESULT_FLOATS = tuple(c for c in COLUMNS if schema.TYPES[c].startswith("float"))
-_QUALITY_FLOATS = tuple(c for c in QUALITY_COLUMNS if QUALITY_TYPES[c].startswith("float"))
+RESULT_FLOATS = tuple(c for c in COLUMNS if schema.TYPES[c].startswith("float"))
+QUALITY_FLOATS = tuple(c for c in QUALITY_COLUMNS if QUALITY_TYPES[c].startswith("float"))
 
 
-def _floats(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """Drivers may hand back Decimal or int for Double; the schema wants float."""
+def as_floats(values: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """`values` with its `names` columns as float: drivers may hand back Decimal or int for
+    Double; the schema wants float."""
     for c in names:
         v = values[c]
         if v is not None and type(v) is not float:
@@ -107,9 +108,9 @@ def _floats(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
 
 def to_row(values: Sequence[Any]) -> ResultRow:
     """A row from its values in COLUMNS order (a result row of a select of those columns)."""
-    return ResultRow(**_floats(dict(zip(COLUMNS, values)), _RESULT_FLOATS))
+    return ResultRow(**as_floats(dict(zip(COLUMNS, values)), RESULT_FLOATS))
 
 
 def to_quality_row(values: Sequence[Any]) -> QualityRow:
     """A quality row from its values in QUALITY_COLUMNS order."""
-    return QualityRow(**_floats(dict(zip(QUALITY_COLUMNS, values)), _QUALITY_FLOATS))
+    return QualityRow(**as_floats(dict(zip(QUALITY_COLUMNS, values)), QUALITY_FLOATS))
